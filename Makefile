@@ -1,0 +1,165 @@
+# shinjuku -- see README.md.  `make V=1` shows the full commands.
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+VERSION_MAJOR := 0
+VERSION := $(VERSION_MAJOR).1.0
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+
+CC ?= cc
+CLANG ?= clang-19
+BPFTOOL ?= bpftool
+CFLAGS ?= -O2 -g
+WARN := -Wall -Wextra -Wno-unused-parameter
+# -fms-extensions: 7.x kernel types embed anonymous structs by tag name
+BPF_CFLAGS := -target bpf -O2 -g -mcpu=v3 -D__TARGET_ARCH_x86 $(WARN) \
+	-fms-extensions -Wno-microsoft-anon-tag \
+	-DBPF_NO_KFUNC_PROTOTYPES -Ibpf
+
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-8s %s\n' '$(1)' '$(2)';
+MAKEFLAGS += --no-print-directory
+endif
+
+B := build
+LIB_SO := $(B)/lib/libshinjuku.so
+LIB_SONAME := libshinjuku.so.$(VERSION_MAJOR)
+LIB_REAL := $(B)/lib/libshinjuku.so.$(VERSION)
+SKEL := $(B)/bpf/shinjuku.skel.h
+
+CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
+
+DAEMON_OBJS := $(addprefix $(B)/obj/shinjukud/,shinjukud.o server.o tasks.o proto.o)
+LIB_OBJS := $(addprefix $(B)/obj/libshinjuku/,shinjuku.o proto.o)
+EXAMPLES := $(B)/bin/echo-server $(B)/bin/echo-client
+UNIT_TESTS := $(B)/tests/test_proto $(B)/tests/test_lib $(B)/tests/test_tasks
+PROGS := $(B)/bin/shinjukud $(LIB_SO) $(EXAMPLES) $(UNIT_TESTS) $(B)/shinjuku.pc
+
+.PHONY: all deps check check-unit check-vm demo install uninstall clean vmlinux
+all: $(PROGS)
+
+deps:
+	$(Q)scripts/deps
+
+# --- BPF scheduler and its skeleton ---------------------------------------
+$(B)/bpf/shinjuku.bpf.o: bpf/shinjuku.bpf.c bpf/shj_shared.h bpf/scx.bpf.h bpf/vmlinux.h
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@.tmp
+	$(Q)$(BPFTOOL) gen object $@ $@.tmp && rm -f $@.tmp
+
+# bpftool 7.5 writes map->link for struct_ops maps, a field libbpf 1.4's
+# struct bpf_map_skeleton lacks; shinjukud attaches the struct_ops itself.
+$(SKEL): $(B)/bpf/shinjuku.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name shinjuku_bpf | sed '/map->link = /d' > $@
+
+# Regenerate bpf/vmlinux.h: make vmlinux [KERNEL=/path/to/bzImage]
+vmlinux:
+	scripts/gen-vmlinux-h $(KERNEL) > bpf/vmlinux.h.tmp && mv bpf/vmlinux.h.tmp bpf/vmlinux.h
+
+# --- daemon -----------------------------------------------------------------
+$(B)/obj/shinjukud/%.o: shinjukud/%.c $(wildcard shinjukud/*.h) bpf/shj_shared.h | $(SKEL)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -I$(B)/bpf -c $< -o $@
+
+$(B)/obj/shinjukud/shinjukud.o: $(SKEL)
+
+$(B)/bin/shinjukud: $(DAEMON_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -lbpf -lelf -lz -lrt -o $@
+
+# --- library ----------------------------------------------------------------
+$(B)/obj/libshinjuku/proto.o: shinjukud/proto.c shinjukud/proto.h bpf/shj_shared.h
+$(B)/obj/libshinjuku/shinjuku.o: libshinjuku/shinjuku.c libshinjuku/shinjuku.h shinjukud/proto.h
+$(LIB_OBJS):
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -fPIC -fvisibility=hidden -c $< -o $@
+
+$(LIB_REAL): $(LIB_OBJS) libshinjuku/libshinjuku.map
+	$(call msg,LINK,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(LIB_SONAME) \
+		-Wl,--version-script=libshinjuku/libshinjuku.map -Wl,--no-undefined \
+		$(LIB_OBJS) -lpthread -lrt -o $@
+
+$(B)/lib/$(LIB_SONAME) $(LIB_SO): $(LIB_REAL)
+	$(Q)ln -sf $(notdir $<) $@
+
+$(B)/shinjuku.pc: shinjuku.pc.in Makefile
+	$(call msg,GEN,$@)
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+# --- examples and tests (run from the tree: rpath to build/lib) -----------
+LINK_LIB = -L$(B)/lib -lshinjuku -Wl,-rpath,'$$ORIGIN/../lib'
+
+$(B)/bin/%: examples/%.c libshinjuku/shinjuku.h $(LIB_SO) $(B)/lib/$(LIB_SONAME)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -Ilibshinjuku $< $(LINK_LIB) -pthread -o $@
+
+$(B)/tests/test_proto: tests/unit/test_proto.c $(B)/obj/libshinjuku/proto.o
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 $(CHECK_CFLAGS) $^ $(CHECK_LIBS) -o $@
+
+$(B)/tests/test_lib: tests/unit/test_lib.c $(LIB_SO) $(B)/lib/$(LIB_SONAME)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -Ilibshinjuku $(CHECK_CFLAGS) $< \
+		-L$(B)/lib -lshinjuku -Wl,-rpath,'$$ORIGIN/../lib' $(CHECK_LIBS) -o $@
+
+$(B)/tests/test_tasks: tests/unit/test_tasks.c $(B)/obj/shinjukud/tasks.o $(SKEL)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -I$(B)/bpf $(CHECK_CFLAGS) $< \
+		$(B)/obj/shinjukud/tasks.o -lbpf -lelf -lz $(CHECK_LIBS) -o $@
+
+# --- running ----------------------------------------------------------------
+# The integration tests need sched_ext: natively where the host kernel has it,
+# otherwise in a VM booting a kernel that has (tests/vm/run).
+check: deps
+	$(Q)$(MAKE) all
+	$(Q)$(MAKE) check-unit
+	$(Q)$(MAKE) check-vm
+
+check-unit: $(UNIT_TESTS)
+	$(Q)for t in $(UNIT_TESTS); do echo "== $$t"; $$t || exit 1; done
+
+check-vm: all
+	$(Q)tests/vm/run --native-ok -- tests/integration/run.sh
+
+demo: deps
+	$(Q)$(MAKE) all
+	$(Q)tests/vm/run --native-ok -- examples/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 755 $(B)/bin/shinjukud $(DESTDIR)$(SBINDIR)/shinjukud
+	install -m 755 $(LIB_REAL) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(notdir $(LIB_REAL)) $(DESTDIR)$(LIBDIR)/$(LIB_SONAME)
+	ln -sf $(LIB_SONAME) $(DESTDIR)$(LIBDIR)/libshinjuku.so
+	install -m 644 libshinjuku/shinjuku.h $(DESTDIR)$(INCLUDEDIR)/shinjuku.h
+	install -m 644 $(B)/shinjuku.pc $(DESTDIR)$(PKGCONFIGDIR)/shinjuku.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/shinjukud $(DESTDIR)$(LIBDIR)/libshinjuku.so* \
+		$(DESTDIR)$(INCLUDEDIR)/shinjuku.h $(DESTDIR)$(PKGCONFIGDIR)/shinjuku.pc
+
+clean:
+	rm -rf $(B)

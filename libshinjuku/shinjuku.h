@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause */
+/*
+ * libshinjuku: hand your server's worker threads to the shinjuku scheduler.
+ *
+ * The library talks to the shinjukud daemon over POSIX message queues; the
+ * daemon writes the scheduler's BPF maps and moves threads to SCHED_EXT.
+ * The library needs no privilege.
+ *
+ * Every function returns 0 on success or a negative errno. It never prints
+ * and never exits. All functions are thread-safe. Link with -lshinjuku
+ * (pkg-config --cflags --libs shinjuku).
+ *
+ * Errors common to all calls:
+ *   -ECONNREFUSED  shinjukud is not running
+ *   -ETIMEDOUT     shinjukud did not answer in time (stopped or stuck)
+ *   -EPROTO        shinjukud speaks another protocol version
+ */
+#ifndef SHINJUKU_H
+#define SHINJUKU_H
+
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SHJ_VERSION_MAJOR 0
+#define SHJ_VERSION_MINOR 1
+
+/* QoS levels run from 0 to SHJ_QOS_LEVELS_MAX - 1; higher is more urgent.
+ * The daemon may be started with fewer levels (shinjukud --qos-levels). */
+#define SHJ_QOS_LEVELS_MAX 32
+
+/*
+ * Open the session with shinjukud. Optional: the first call that needs the
+ * daemon connects. Returns 0 if already connected.
+ */
+int shj_connect(void);
+
+/*
+ * Close the session: the daemon moves every thread this session registered
+ * back to SCHED_OTHER. Returns 0 if there was no session.
+ */
+int shj_close(void);
+
+/*
+ * Register thread tid of the calling process (0: the calling thread) at QoS
+ * level qos. On success the scheduler manages the thread and it runs in the
+ * SCHED_EXT class. Errors: -EINVAL bad qos or tid; -ESRCH no such thread in
+ * this process; -EEXIST already registered; -ENOSPC the daemon's limit on
+ * threads is reached.
+ */
+int shj_register(pid_t tid, int qos);
+
+/* A static, human-readable description of a value these functions return. */
+const char *shj_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SHINJUKU_H */

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* shinjukud's side of the protocol: the request queue, client sessions and
+ * the threads they registered. Single-threaded: the caller's loop calls
+ * shj_server_handle() when the request queue is readable and
+ * shj_server_reap() when a client process has exited. */
+#ifndef SHJ_SERVER_H
+#define SHJ_SERVER_H
+
+#include <mqueue.h>
+#include <poll.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "proto.h"
+
+struct shj_session {
+	uint32_t id;		/* 0: free slot */
+	uint64_t secret;
+	pid_t pid;
+	uid_t uid;
+	int pidfd;		/* readable once the client process exits */
+	mqd_t rep;
+	char rep_name[SHJ_QUEUE_NAME_MAX];
+};
+
+struct shj_thread {
+	pid_t tid;
+	uint32_t session;
+};
+
+struct shj_server_stats {
+	uint64_t requests;	/* messages received */
+	uint64_t errors;	/* answered with an error */
+	uint64_t dropped;	/* invalid with no trusted reply path */
+	uint64_t sessions;	/* opened */
+};
+
+struct shj_server {
+	mqd_t req;
+	int task_map_fd;
+	unsigned int max_sessions, max_threads;
+	struct shj_session *sessions;
+	struct shj_thread *threads;
+	unsigned int nthreads;
+	uint32_t last_id;
+	struct shj_server_stats stats;
+};
+
+/* Create the request queue (replacing a stale one) and the tables. 0/-errno */
+int shj_server_open(struct shj_server *s, int task_map_fd,
+		    unsigned int max_sessions, unsigned int max_threads);
+/* End every session (threads back to SCHED_OTHER) and remove the queue. */
+void shj_server_close(struct shj_server *s);
+/* Serve every request waiting in the queue. */
+void shj_server_handle(struct shj_server *s);
+/* Fill fds with the pidfds of live sessions; returns how many. */
+int shj_server_pollfds(const struct shj_server *s, struct pollfd *fds, int max);
+/* End the session whose pidfd is fd (its process exited). */
+void shj_server_reap(struct shj_server *s, int fd);
+
+#endif

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+
+#include "tasks.h"
+
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL	/* Linux 6.9+: a pidfd for a single thread */
+#endif
+
+int shj_thread_of(pid_t pid, pid_t tid)
+{
+	char path[64];
+	struct stat st;
+
+	if (pid <= 0 || tid <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)pid, (int)tid);
+	return stat(path, &st) == 0;
+}
+
+static int thread_pidfd(pid_t tid)
+{
+	int fd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
+
+	return fd < 0 ? -errno : fd;
+}
+
+/* Task storage is keyed by a pidfd; the fd pins the thread, so a tid that is
+ * reused meanwhile cannot redirect the update to another thread. */
+int shj_task_write(int map_fd, pid_t tid, const struct shj_task *t)
+{
+	int pidfd = thread_pidfd(tid), err = 0;
+
+	if (pidfd < 0)
+		return pidfd;
+	if (bpf_map_update_elem(map_fd, &pidfd, t, BPF_ANY))
+		err = -errno;
+	close(pidfd);
+	return err;
+}
+
+int shj_task_read(int map_fd, pid_t tid, struct shj_task *t)
+{
+	int pidfd = thread_pidfd(tid), err = 0;
+
+	if (pidfd < 0)
+		return pidfd;
+	if (bpf_map_lookup_elem(map_fd, &pidfd, t))
+		err = -errno;
+	close(pidfd);
+	return err;
+}
+
+int shj_task_delete(int map_fd, pid_t tid)
+{
+	int pidfd = thread_pidfd(tid), err = 0;
+
+	if (pidfd < 0)
+		return pidfd;
+	if (bpf_map_delete_elem(map_fd, &pidfd))
+		err = -errno;
+	close(pidfd);
+	return err;
+}
+
+int shj_task_set_ext(pid_t tid, int on)
+{
+	struct sched_param param = { .sched_priority = 0 };
+
+	if (sched_setscheduler(tid, on ? SCHED_EXT : SCHED_OTHER, &param))
+		return -errno;
+	return 0;
+}

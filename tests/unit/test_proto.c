@@ -1,0 +1,178 @@
+/* Unit tests: the wire protocol's validation (shinjukud/proto.c). */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../shinjukud/proto.h"
+#include "../../bpf/shj_shared.h"
+
+static struct shj_req good(int op)
+{
+	struct shj_req r;
+
+	memset(&r, 0, sizeof(r));
+	r.version = SHJ_PROTO_VERSION;
+	r.op = (uint16_t)op;
+	r.size = sizeof(r);
+	r.seq = 7;
+	r.pid = 1234;
+	if (op == SHJ_OP_HELLO) {
+		strcpy(r.reply_queue, "/shj-1234-0");
+	} else {
+		r.session = 3;
+		r.secret = 0x1122334455667788ULL;
+	}
+	if (op == SHJ_OP_REGISTER) {
+		r.tid = 1235;
+		r.qos = 1;
+	}
+	return r;
+}
+
+START_TEST(test_valid_requests)
+{
+	struct shj_req r;
+	int op;
+
+	for (op = SHJ_OP_HELLO; op < SHJ_OP_MAX; op++) {
+		r = good(op);
+		ck_assert_int_eq(shj_req_check(&r, sizeof(r)), 0);
+	}
+}
+END_TEST
+
+START_TEST(test_bad_header)
+{
+	struct shj_req r = good(SHJ_OP_REGISTER);
+
+	ck_assert_int_eq(shj_req_check(&r, sizeof(r) - 1), -EBADMSG);
+	ck_assert_int_eq(shj_req_check(&r, 0), -EBADMSG);
+	r.version = SHJ_PROTO_VERSION + 1;
+	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EPROTO);
+	r = good(SHJ_OP_REGISTER);
+	r.size = sizeof(r) + 4;
+	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EBADMSG);
+	r = good(SHJ_OP_REGISTER);
+	r.op = 0;
+	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EOPNOTSUPP);
+	r.op = SHJ_OP_MAX;
+	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EOPNOTSUPP);
+	r.op = 0xffff;
+	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EOPNOTSUPP);
+	r = good(SHJ_OP_REGISTER);
+	r.reserved = 1;
+	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
+	r = good(SHJ_OP_REGISTER);
+	r.pid = 0;
+	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
+	r.pid = -5;
+	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
+}
+END_TEST
+
+START_TEST(test_register_fields)
+{
+	struct shj_req r = good(SHJ_OP_REGISTER);
+
+	r.qos = SHJ_QOS_MAX - 1;
+	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), 0);
+	r.qos = SHJ_QOS_MAX;
+	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
+	r.qos = -1;
+	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
+	r = good(SHJ_OP_REGISTER);
+	r.tid = 0;
+	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
+	r.tid = -1;
+	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
+	r = good(SHJ_OP_REGISTER);
+	r.session = 0;
+	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
+	r = good(SHJ_OP_REGISTER);
+	strcpy(r.reply_queue, "/x");	/* only HELLO names a queue */
+	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
+}
+END_TEST
+
+START_TEST(test_hello_fields)
+{
+	struct shj_req r = good(SHJ_OP_HELLO);
+
+	r.session = 1;
+	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
+	r = good(SHJ_OP_HELLO);
+	r.secret = 1;
+	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
+	r = good(SHJ_OP_HELLO);
+	strcpy(r.reply_queue, "/shj-999-0");	/* another pid's name */
+	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
+	r = good(SHJ_OP_HELLO);
+	memset(r.reply_queue, 'a', sizeof(r.reply_queue));	/* no NUL */
+	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
+	r = good(SHJ_OP_HELLO);
+	r.reply_queue[0] = '\0';
+	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
+}
+END_TEST
+
+START_TEST(test_queue_names)
+{
+	char buf[SHJ_QUEUE_NAME_MAX];
+
+	ck_assert_int_eq(shj_reply_queue_name(buf, sizeof(buf), 42, 3), 0);
+	ck_assert_str_eq(buf, "/shj-42-3");
+	ck_assert_int_eq(shj_reply_queue_valid(buf, 42), 1);
+	ck_assert_int_eq(shj_reply_queue_valid(buf, 4), 0);
+	ck_assert_int_eq(shj_reply_queue_valid("/shj-42-", 42), 0);
+	ck_assert_int_eq(shj_reply_queue_valid("/shj-42-3x", 42), 0);
+	ck_assert_int_eq(shj_reply_queue_valid("/shj-42-3/../x", 42), 0);
+	ck_assert_int_eq(shj_reply_queue_valid("/shinjukud", 42), 0);
+	ck_assert_int_eq(shj_reply_queue_name(buf, 4, 42, 3), -ENAMETOOLONG);
+}
+END_TEST
+
+START_TEST(test_reply_check)
+{
+	struct shj_req q = good(SHJ_OP_REGISTER);
+	struct shj_rep r;
+
+	memset(&r, 0, sizeof(r));
+	r.version = SHJ_PROTO_VERSION;
+	r.op = q.op;
+	r.size = sizeof(r);
+	r.seq = q.seq;
+	r.status = -EPERM;
+	ck_assert_int_eq(shj_rep_check(&r, sizeof(r), &q), 0);
+	ck_assert_int_eq(shj_rep_check(&r, sizeof(r) - 1, &q), -EBADMSG);
+	r.seq++;
+	ck_assert_int_eq(shj_rep_check(&r, sizeof(r), &q), -ESTALE);
+	r.seq = q.seq;
+	r.status = 5;
+	ck_assert_int_eq(shj_rep_check(&r, sizeof(r), &q), -EBADMSG);
+	r.status = 0;
+	r.version = 99;
+	ck_assert_int_eq(shj_rep_check(&r, sizeof(r), &q), -EPROTO);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("proto");
+	TCase *tc = tcase_create("validate");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, test_valid_requests);
+	tcase_add_test(tc, test_bad_header);
+	tcase_add_test(tc, test_register_fields);
+	tcase_add_test(tc, test_hello_fields);
+	tcase_add_test(tc, test_queue_names);
+	tcase_add_test(tc, test_reply_check);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
