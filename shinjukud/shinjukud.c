@@ -363,8 +363,8 @@ int main(int argc, char **argv)
 
 	ret = serve(skel, &srv, sigfd);
 
-	shj_server_close(&srv);
 	print_stats(skel, &srv);
+	shj_server_close(&srv);
 	if (ret == EXIT_EJECTED) {
 		const struct shj_exit_info *ei = &skel->bss->exit_info;
 

@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# Integration tests: need a kernel with sched_ext and root. Run them with
+# `make check-vm` (natively where the host kernel has sched_ext, otherwise in
+# the VM of tests/vm/run). Each test starts what it needs and stops it.
+# Output ends with "N passed, N failed".
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+B=build/bin
+SCX=/sys/kernel/sched_ext
+T=$(mktemp -d /tmp/shj-it.XXXXXX)
+passed=0 failed=0 current=
+
+fail() { echo "  FAIL: $*"; current=failed; }
+check() { # check DESCRIPTION COMMAND... : fail unless COMMAND succeeds
+  local what=$1; shift
+  "$@" || fail "$what"
+}
+# wait_for SECS COMMAND...: poll until COMMAND succeeds; bounded, not a timing check
+wait_for() {
+  local end=$(( $(date +%s) + $1 )); shift
+  until "$@"; do
+    (( $(date +%s) < end )) || return 1
+    sleep 0.1
+  done
+}
+run_test() {
+  current=ok
+  echo "== $1"
+  "$1"
+  cleanup
+  if [[ $current == ok ]]; then passed=$((passed + 1)); echo "  ok"; else failed=$((failed + 1)); fi
+}
+
+state() { cat $SCX/state 2>/dev/null; }
+state_is() { [[ "$(state)" == "$1" ]]; }
+
+pids=()
+cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+  pids=()
+  wait_for 10 state_is disabled || echo "  (sched_ext still $(state) after cleanup)"
+}
+
+daemon_pid=
+start_daemon() { # start_daemon LOG [ARGS...]
+  local log=$1; shift
+  $B/shinjukud "$@" 2>"$log" &
+  daemon_pid=$!
+  pids+=("$daemon_pid")
+  wait_for 60 state_is enabled || { fail "shinjukud did not attach: $(cat "$log")"; return 1; }
+  wait_for 10 test -e /dev/mqueue/shinjukud || { fail "no request queue"; return 1; }
+}
+
+echo_pid='' echo_port=''
+start_echo() { # start_echo LOG [ARGS...]; sets echo_pid, echo_port
+  local log=$1; shift
+  "$@" >"$log" 2>&1 &
+  echo_pid=$!
+  pids+=("$echo_pid")
+  wait_for 30 grep -q '^listening on' "$log" || { fail "echo-server did not listen: $(cat "$log")"; return 1; }
+  echo_port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$log")
+}
+worker_tids() { sed -n 's/^worker [0-9]* tid \([0-9]*\)$/\1/p' "$1"; }
+
+# sched_field PID TID NAME: a field of /proc/PID/task/TID/sched
+sched_field() {
+  awk -F: -v k="$3" '{ f = $1; gsub(/ /, "", f) } f == k { gsub(/ /, "", $2); print $2 }' \
+    "/proc/$1/task/$2/sched"
+}
+stat_of() { # stat_of LOG NAME: NAME's value in the last stats line of LOG
+  grep 'stats:' "$1" | tail -n 1 | tr ' ' '\n' | sed -n "s/^$2=//p"
+}
+
+test_kernel_has_sched_ext() {
+  check "$SCX missing" test -d $SCX
+  check "state is '$(state)', want disabled" state_is disabled
+}
+
+test_daemon_rejects_bad_usage() {
+  local rc
+  $B/shinjukud --slice-us 0 2>"$T/err"; rc=$?
+  check "--slice-us 0: exit $rc, want 1" test $rc = 1
+  check "--slice-us 0: no clear message" grep -q 'slice-us' "$T/err"
+  $B/shinjukud --no-such-option 2>"$T/err"; rc=$?
+  check "unknown option: exit $rc, want 1" test $rc = 1
+  check "unknown option: no usage" grep -q '^Usage:' "$T/err"
+  $B/shinjukud extra-arg 2>/dev/null; rc=$?
+  check "stray argument: exit $rc, want 1" test $rc = 1
+  $B/shinjukud --help >"$T/out"; rc=$?
+  check "--help: exit $rc, want 0" test $rc = 0
+  check "--help: no usage on stdout" grep -q '^Usage:' "$T/out"
+  check "bad usage attached something" state_is disabled
+}
+
+test_attach_and_detach() {
+  local rc
+  start_daemon "$T/d.log" || return
+  check "ops is '$(cat $SCX/root/ops)', want shinjuku" grep -qx shinjuku $SCX/root/ops
+  kill -TERM "$daemon_pid"; wait "$daemon_pid"; rc=$?
+  pids=()
+  check "shinjukud exit $rc after SIGTERM, want 0" test $rc = 0
+  check "state '$(state)' after stop, want disabled" wait_for 10 state_is disabled
+  check "no 'scheduler detached' log" grep -q 'scheduler detached' "$T/d.log"
+  check "request queue left behind" test ! -e /dev/mqueue/shinjukud
+}
+
+test_second_daemon_refused() {
+  local rc
+  start_daemon "$T/d.log" || return
+  timeout 30 $B/shinjukud 2>"$T/d2.log"; rc=$?
+  check "second shinjukud: exit $rc, want 2" test $rc = 2
+  check "second shinjukud: no clear message ($(cat "$T/d2.log"))" \
+    grep -q 'another sched_ext scheduler' "$T/d2.log"
+  check "first daemon died" kill -0 "$daemon_pid"
+  check "state '$(state)', want enabled" state_is enabled
+}
+
+test_echo_workers_run_under_shinjuku() {
+  local tid n=0 rc
+  start_daemon "$T/d.log" || return
+  start_echo "$T/e.log" $B/echo-server -p 0 -w 3 || return
+  wait_for 30 test "$(worker_tids "$T/e.log" | wc -l)" -ge 3 || { fail "workers did not register: $(cat "$T/e.log")"; return; }
+  $B/echo-client "$echo_port" 200 >"$T/c.log" 2>&1
+  check "echo-client: $(cat "$T/c.log")" grep -q '200/200 replies matched' "$T/c.log"
+  for tid in $(worker_tids "$T/e.log"); do
+    echo "  worker $tid: policy $(sched_field "$echo_pid" "$tid" policy)," \
+         "ext.enabled $(sched_field "$echo_pid" "$tid" ext.enabled)"
+    check "worker $tid policy, want 7" test "$(sched_field "$echo_pid" "$tid" policy)" = 7
+    check "worker $tid ext.enabled, want 1" test "$(sched_field "$echo_pid" "$tid" ext.enabled)" = 1
+    n=$((n + 1))
+  done
+  check "saw $n workers, want 3" test $n = 3
+  kill -TERM "$daemon_pid"; wait "$daemon_pid"; rc=$?
+  check "shinjukud exit $rc, want 0" test $rc = 0
+  grep 'stats:' "$T/d.log" | tail -n 1 | sed 's/^/  /'
+  for s in enqueue dispatch run_registered sessions; do
+    check "counter $s did not move" test "$(stat_of "$T/d.log" $s)" -gt 0
+  done
+  check "threads=$(stat_of "$T/d.log" threads) registered, want 3" test "$(stat_of "$T/d.log" threads)" = 3
+  # with the daemon gone the workers are back in the fair class and serve on
+  for tid in $(worker_tids "$T/e.log"); do
+    check "worker $tid policy after stop, want 0" test "$(sched_field "$echo_pid" "$tid" policy)" = 0
+  done
+  $B/echo-client "$echo_port" 20 >"$T/c.log" 2>&1
+  check "echo after daemon stop: $(cat "$T/c.log")" grep -q '20/20 replies matched' "$T/c.log"
+}
+
+test_unprivileged_client_registers() {
+  local tid
+  start_daemon "$T/d.log" || return
+  start_echo "$T/e.log" setpriv --reuid=1001 --regid=1001 --clear-groups \
+    $B/echo-server -p 0 -w 1 || return
+  wait_for 30 test -n "$(worker_tids "$T/e.log")" || { fail "worker did not register: $(cat "$T/e.log")"; return; }
+  tid=$(worker_tids "$T/e.log")
+  check "echo-server runs as uid $(stat -c %u /proc/$echo_pid), want 1001" test "$(stat -c %u /proc/$echo_pid)" = 1001
+  check "unprivileged worker policy, want 7" test "$(sched_field "$echo_pid" "$tid" policy)" = 7
+}
+
+test_daemon_sigkill() {
+  local rc
+  start_daemon "$T/d.log" || return
+  start_echo "$T/e.log" $B/echo-server -p 0 -w 2 || return
+  wait_for 30 test "$(worker_tids "$T/e.log" | wc -l)" -ge 2 || { fail "workers did not register"; return; }
+  kill -KILL "$daemon_pid"; wait "$daemon_pid" 2>/dev/null
+  check "state '$(state)' after SIGKILL, want disabled" wait_for 10 state_is disabled
+  $B/echo-client "$echo_port" 20 >"$T/c.log" 2>&1
+  check "echo after SIGKILL: $(cat "$T/c.log")" grep -q '20/20 replies matched' "$T/c.log"
+  # the killed daemon left its queue; a client must fail, bounded, not hang
+  timeout 30 $B/echo-server -p 0 -w 1 >"$T/e2.log" 2>&1; rc=$?
+  check "register with a dead daemon: exit $rc, want 2" test $rc = 2
+  check "no clear error: $(cat "$T/e2.log")" grep -q 'shj_register: shinjukud did not answer' "$T/e2.log"
+  # a restarted daemon replaces the stale queue and serves again
+  start_daemon "$T/d2.log" || return
+  start_echo "$T/e3.log" $B/echo-server -p 0 -w 1 || return
+  check "register after restart" wait_for 30 test -n "$(worker_tids "$T/e3.log")"
+}
+
+test_no_daemon_fails_fast() {
+  local rc
+  rm -f /dev/mqueue/shinjukud
+  timeout 30 $B/echo-server -p 0 -w 1 >"$T/e.log" 2>&1; rc=$?
+  check "no daemon: exit $rc, want 2" test $rc = 2
+  check "no clear error: $(cat "$T/e.log")" grep -q 'shinjukud is not running' "$T/e.log"
+}
+
+echo "kernel: $(uname -r)"
+for t in test_kernel_has_sched_ext test_daemon_rejects_bad_usage \
+         test_no_daemon_fails_fast test_attach_and_detach \
+         test_second_daemon_refused test_echo_workers_run_under_shinjuku \
+         test_unprivileged_client_registers test_daemon_sigkill; do
+  run_test "$t"
+done
+rm -rf "$T"
+echo "$passed passed, $failed failed"
+[[ $failed == 0 ]]
