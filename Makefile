@@ -46,7 +46,7 @@ EXAMPLES := $(B)/bin/echo-server $(B)/bin/echo-client
 UNIT_TESTS := $(B)/tests/test_proto $(B)/tests/test_lib $(B)/tests/test_tasks
 PROGS := $(B)/bin/shinjukud $(LIB_SO) $(EXAMPLES) $(UNIT_TESTS) $(B)/shinjuku.pc
 
-.PHONY: all deps check check-unit check-vm demo install uninstall clean vmlinux
+.PHONY: all deps check check-unit check-install check-vm demo install uninstall clean vmlinux
 all: $(PROGS)
 
 deps:
@@ -136,10 +136,14 @@ $(B)/tests/test_tasks: tests/unit/test_tasks.c $(B)/obj/shinjukud/tasks.o $(SKEL
 check: deps
 	$(Q)$(MAKE) all
 	$(Q)$(MAKE) check-unit
+	$(Q)$(MAKE) check-install
 	$(Q)$(MAKE) check-vm
 
 check-unit: $(UNIT_TESTS)
 	$(Q)for t in $(UNIT_TESTS); do echo "== $$t"; $$t || exit 1; done
+
+check-install: all
+	$(Q)tests/install/run.sh
 
 check-vm: all
 	$(Q)tests/vm/run --native-ok -- tests/integration/run.sh

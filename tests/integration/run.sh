@@ -63,6 +63,7 @@ start_echo() { # start_echo LOG [ARGS...]; sets echo_pid, echo_port
   echo_port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$log")
 }
 worker_tids() { sed -n 's/^worker [0-9]* tid \([0-9]*\)$/\1/p' "$1"; }
+workers_at_least() { [[ $(worker_tids "$1" | wc -l) -ge $2 ]]; } # LOG N
 
 # sched_field PID TID NAME: a field of /proc/PID/task/TID/sched
 sched_field() {
@@ -121,7 +122,7 @@ test_echo_workers_run_under_shinjuku() {
   local tid n=0 rc
   start_daemon "$T/d.log" || return
   start_echo "$T/e.log" $B/echo-server -p 0 -w 3 || return
-  wait_for 30 test "$(worker_tids "$T/e.log" | wc -l)" -ge 3 || { fail "workers did not register: $(cat "$T/e.log")"; return; }
+  wait_for 30 workers_at_least "$T/e.log" 3 || { fail "workers did not register: $(cat "$T/e.log")"; return; }
   $B/echo-client "$echo_port" 200 >"$T/c.log" 2>&1
   check "echo-client: $(cat "$T/c.log")" grep -q '200/200 replies matched' "$T/c.log"
   for tid in $(worker_tids "$T/e.log"); do
@@ -152,7 +153,7 @@ test_unprivileged_client_registers() {
   start_daemon "$T/d.log" || return
   start_echo "$T/e.log" setpriv --reuid=1001 --regid=1001 --clear-groups \
     $B/echo-server -p 0 -w 1 || return
-  wait_for 30 test -n "$(worker_tids "$T/e.log")" || { fail "worker did not register: $(cat "$T/e.log")"; return; }
+  wait_for 30 workers_at_least "$T/e.log" 1 || { fail "worker did not register: $(cat "$T/e.log")"; return; }
   tid=$(worker_tids "$T/e.log")
   check "echo-server runs as uid $(stat -c %u /proc/$echo_pid), want 1001" test "$(stat -c %u /proc/$echo_pid)" = 1001
   check "unprivileged worker policy, want 7" test "$(sched_field "$echo_pid" "$tid" policy)" = 7
@@ -162,7 +163,7 @@ test_daemon_sigkill() {
   local rc
   start_daemon "$T/d.log" || return
   start_echo "$T/e.log" $B/echo-server -p 0 -w 2 || return
-  wait_for 30 test "$(worker_tids "$T/e.log" | wc -l)" -ge 2 || { fail "workers did not register"; return; }
+  wait_for 30 workers_at_least "$T/e.log" 2 || { fail "workers did not register"; return; }
   kill -KILL "$daemon_pid"; wait "$daemon_pid" 2>/dev/null
   check "state '$(state)' after SIGKILL, want disabled" wait_for 10 state_is disabled
   $B/echo-client "$echo_port" 20 >"$T/c.log" 2>&1
@@ -174,7 +175,7 @@ test_daemon_sigkill() {
   # a restarted daemon replaces the stale queue and serves again
   start_daemon "$T/d2.log" || return
   start_echo "$T/e3.log" $B/echo-server -p 0 -w 1 || return
-  check "register after restart" wait_for 30 test -n "$(worker_tids "$T/e3.log")"
+  check "register after restart" wait_for 30 workers_at_least "$T/e3.log" 1
 }
 
 test_no_daemon_fails_fast() {

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Install into a scratch DESTDIR and use the result as a user would: only the
+# public API is exported, the header compiles as C89 and C++, pkg-config
+# finds the library, and the echo server builds out of tree against it.
+# Output ends with "N passed, N failed".
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+D=$(mktemp -d /tmp/shj-install.XXXXXX)
+trap 'rm -rf "$D"' EXIT
+passed=0 failed=0
+t() { # t DESCRIPTION COMMAND...
+  local what=$1; shift
+  if "$@" >"$D/out" 2>&1; then
+    passed=$((passed + 1)); echo "ok   $what"
+  else
+    failed=$((failed + 1)); echo "FAIL $what"; sed 's/^/     /' "$D/out"
+  fi
+}
+
+root=$D/root
+prefix=/usr/local
+t "make install DESTDIR PREFIX" make -s install DESTDIR="$root" PREFIX=$prefix
+lib=$root$prefix/lib
+t "library, soname link and dev link installed" \
+  test -f "$lib/libshinjuku.so.0.1.0" -a -L "$lib/libshinjuku.so.0" -a -L "$lib/libshinjuku.so"
+t "header, pkg-config file and daemon installed" \
+  test -f "$root$prefix/include/shinjuku.h" -a -f "$lib/pkgconfig/shinjuku.pc" -a -x "$root$prefix/sbin/shinjukud"
+
+exported() { nm -D --defined-only "$lib/libshinjuku.so" | awk '$2 == "T" || $2 == "D" || $2 == "B" { print $3 }'; }
+only_shj() { exported | tee "$D/syms" | grep -qv '^shj_' && return 1; test -s "$D/syms"; }
+t "exports only shj_* symbols ($(exported | tr '\n' ' '))" only_shj
+
+export PKG_CONFIG_PATH=$lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$root
+t "pkg-config --cflags --libs shinjuku ($(pkg-config --cflags --libs shinjuku 2>&1))" \
+  pkg-config --exists shinjuku
+build_echo() {
+  # shellcheck disable=SC2046
+  cc -Wall -Wextra -o "$D/echo-server" examples/echo-server.c \
+    $(pkg-config --cflags --libs shinjuku) -pthread &&
+  LD_LIBRARY_PATH=$lib "$D/echo-server" --help | grep -q '^Usage:'
+}
+t "echo-server builds out of tree with pkg-config and runs" build_echo
+
+printf '#include <shinjuku.h>\nint main(void) { return shj_register(0, 0) == 0; }\n' > "$D/c89.c"
+t "shinjuku.h compiles as C89 (-std=c89 -pedantic)" \
+  cc -std=c89 -pedantic -Werror -Wall -I"$root$prefix/include" -c "$D/c89.c" -o "$D/c89.o"
+cp "$D/c89.c" "$D/cxx.cc"
+t "shinjuku.h compiles and links as C++" \
+  c++ -Wall -Werror -I"$root$prefix/include" "$D/cxx.cc" -L"$lib" -lshinjuku -o "$D/cxx"
+
+echo "$passed passed, $failed failed"
+[[ $failed == 0 ]]
