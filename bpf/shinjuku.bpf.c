@@ -1,30 +1,57 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * shinjuku: Shinjuku-style scheduling for µs-scale tail latency, as a
- * sched_ext scheduler.
+ * shinjuku: Shinjuku-style preemptive scheduling for µs-scale tail latency,
+ * as a sched_ext scheduler.
  *
- * This is the walking skeleton of the policy: one global FIFO queue.
+ * Threads are "registered" when shinjukud has written their state (QoS level,
+ * idle mark) into the task storage shj_tasks. The policy:
  *
- * - Only SCHED_EXT threads are scheduled here (SCX_OPS_SWITCH_PARTIAL); every
- *   other task stays in the fair class, which outranks this one.
- * - A thread is "registered" when shinjukud has written its state into the
- *   task-storage map shj_tasks (through a pidfd of the thread). A SCHED_EXT
- *   thread that set its policy itself without registering is still scheduled,
- *   and counted apart (enqueue_unregistered).
- * - ops.select_cpu keeps a waking thread on an idle CPU when there is one and
- *   inserts it straight into that CPU's local queue; otherwise ops.enqueue
- *   appends it to the FIFO, and ops.dispatch moves the head of the FIFO to the
- *   CPU that asks for work. Every thread runs for slice_ns at a time, then goes
- *   back to the tail.
+ * - One FIFO queue (a custom DSQ) per QoS level, ids 0 .. nr_levels - 1;
+ *   higher levels are served first, strictly. A thread is queued at the tail
+ *   of its level.
  *
- * What the full Shinjuku policy adds on top (QoS levels, idle marks,
- * preemption at µs intervals, priority boost) comes with later work; the
- * per-thread state already carries the fields it needs.
+ * - Idle-marked threads (a worker that finished its request and waits,
+ *   possibly spinning) go to a separate background queue, IDLE_DSQ, so that
+ *   dispatch never walks past them: its cost is O(levels), whatever the
+ *   number of idle threads. When shinjukud changes a mark it runs the
+ *   syscall program shinjuku_nudge, which moves that one thread between its
+ *   level and IDLE_DSQ and kicks a CPU if the change makes preemption due.
+ *   Idle-marked threads run only when no other work can use the CPU.
  *
- * Caveat: in partial mode a fair-class task preempts our threads at will;
- * that is the kernel's class order (fair > ext), not this scheduler's choice.
+ * - Preemption (the seed's rule), checked for every CPU by a BPF timer
+ *   pinned to one CPU every preempt_ns, and at once on the events that make
+ *   it due (a thread queued above a running one, a running thread marked
+ *   idle): preempt a CPU whose thread is idle-marked while work waits, whose
+ *   thread's level is below a waiting one, or whose thread has used its
+ *   slice while its own level has a waiting thread. A preempted thread goes
+ *   back to the tail of its level.
+ *
+ * - Priority boost (ghOSt's; the seed's open problem): a thread that loses
+ *   its CPU to a higher scheduling class (RT, or any fair task in partial
+ *   mode) goes back to the *head* of its level. No kernel change and no
+ *   deprecated cpu_release: with SCX_OPS_ALWAYS_ENQ_IMMED every insert into
+ *   a local queue is "immediate", so the kernel hands such a thread back to
+ *   ops.enqueue with SCX_ENQ_REENQ and the reason SCX_TASK_REENQ_PREEMPTED,
+ *   instead of parking it on the CPU it lost. It can then run on any CPU.
+ *
+ * - Nothing starves into sched_ext's watchdog: idle-marked threads and
+ *   background tasks whose head has waited starve_ns run next. Dispatch
+ *   cost stays O(1) for this (a peek at each head).
+ *
+ * - Partial mode (default): only SCHED_EXT threads are scheduled here. A
+ *   SCHED_EXT thread nobody registered runs at level 0, never idle-marked.
+ *   --switch-all: every task is; tasks that are not SCHED_EXT form a FIFO
+ *   background tier below all levels (and above idle-marked threads), so a
+ *   batch job gets exactly the CPU the server leaves. Per-CPU kernel threads
+ *   jump the queues on their own CPU so that the system stays healthy.
+ *
+ * Caveats: the timer fires late under load and in VMs (its lateness is
+ * counted); a CPU running an RT or (partial mode) fair task is not ours to
+ * preempt; the per-CPU view the timer reads (cpu_run) is written without
+ * locks and may be one switch stale, which costs at most one check interval.
  */
 #include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
 #include "scx.bpf.h"
 #include "shj_shared.h"
 
@@ -32,8 +59,21 @@ char _license[] SEC("license") = "GPL";
 
 /* Tunables, written by shinjukud into rodata before load. */
 const volatile u64 slice_ns = SHJ_SLICE_NS_DEFAULT;
+const volatile u64 preempt_ns = SHJ_PREEMPT_NS_DEFAULT;
+const volatile u64 starve_ns = SHJ_STARVE_NS_DEFAULT;
+const volatile u32 nr_levels = SHJ_QOS_LEVELS_DEFAULT;
+const volatile u32 nr_cpus = 1;
+const volatile bool switch_all;
 
-#define FIFO_DSQ	0
+#define IDLE_DSQ	SHJ_QOS_MAX
+#define BG_DSQ		(SHJ_QOS_MAX + 1)
+
+#define RANK_NONE	SHJ_RANK_NONE
+#define RANK_IDLE	SHJ_RANK_IDLE
+#define RANK_BG		SHJ_RANK_BG
+
+#define SCHED_EXT_POLICY	7
+#define PF_KTHREAD_FLAG		0x00200000
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -43,26 +83,164 @@ struct {
 } shj_tasks SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct shj_rt);
+} shj_rt SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, SHJ_NR_STATS);
 	__type(key, u32);
 	__type(value, u64);
 } shj_stats SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SHJ_QOS_MAX * SHJ_HIST_BUCKETS);
+	__type(key, u32);
+	__type(value, u64);
+} shj_wait_hist SEC(".maps");
+
+struct check_timer {
+	struct bpf_timer timer;
+	u64 due;		/* when the callback should run */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct check_timer);
+} check_timer SEC(".maps");
+
+struct shj_cpu_run cpu_run[SHJ_MAX_CPUS];
+
+/* Written by the check timer: queue lengths (levels, then idle, bg) and
+ * the lateness histogram. shinjukud reads them through the mmapped .bss. */
+u32 nr_queued[SHJ_QOS_MAX + 2];
+u64 late_hist[SHJ_HIST_BUCKETS];
+
 /* Filled in by ops.exit; shinjukud polls .kind through the mmapped .bss. */
 struct shj_exit_info exit_info;
 
-static void stat_inc(u32 idx)
+static void stat_add(u32 idx, u64 val)
 {
 	u64 *cnt = bpf_map_lookup_elem(&shj_stats, &idx);
 
 	if (cnt)
-		(*cnt)++;
+		*cnt += val;
 }
 
-static struct shj_task *task_state(struct task_struct *p)
+static void stat_inc(u32 idx)
 {
-	return bpf_task_storage_get(&shj_tasks, p, NULL, 0);
+	stat_add(idx, 1);
+}
+
+static u32 log2_bucket(u64 v)
+{
+	u32 b = 0;
+
+	/* bounded: at most 63 halvings */
+	while (v > 1 && b < SHJ_HIST_BUCKETS - 1) {
+		v >>= 1;
+		b++;
+	}
+	return b;
+}
+
+static struct shj_cpu_run *cpu_run_of(s32 cpu)
+{
+	return &cpu_run[(u32)cpu & (SHJ_MAX_CPUS - 1)];
+}
+
+/*
+ * Where p belongs: its rank (a level, RANK_BG or RANK_IDLE). Registered
+ * threads by their state; unregistered SCHED_EXT threads at level 0; in
+ * --switch-all mode everything else in the background tier.
+ */
+static s32 rank_of(struct task_struct *p)
+{
+	struct shj_task *t = bpf_task_storage_get(&shj_tasks, p, NULL, 0);
+	u32 level;
+
+	if (!t)
+		return switch_all && p->policy != SCHED_EXT_POLICY ? RANK_BG : 0;
+	if (t->flags & SHJ_TASK_IDLE)
+		return RANK_IDLE;
+	level = t->qos;
+	if (level >= nr_levels)
+		level = nr_levels - 1;
+	return level & (SHJ_QOS_MAX - 1);
+}
+
+static u64 dsq_of(s32 rank)
+{
+	if (rank == RANK_IDLE)
+		return IDLE_DSQ;
+	if (rank == RANK_BG)
+		return BG_DSQ;
+	return (u64)rank;
+}
+
+/* Highest level with a waiting thread, or RANK_BG / RANK_IDLE / RANK_NONE. */
+static s32 top_waiting(void)
+{
+	u32 i;
+
+	bpf_for(i, 0, nr_levels) {
+		u32 level = nr_levels - 1 - i;
+
+		if (scx_bpf_dsq_nr_queued(level))
+			return (s32)level;
+	}
+	if (switch_all && scx_bpf_dsq_nr_queued(BG_DSQ))
+		return RANK_BG;
+	if (scx_bpf_dsq_nr_queued(IDLE_DSQ))
+		return RANK_IDLE;
+	return RANK_NONE;
+}
+
+static void kick_preempt(s32 cpu, struct shj_cpu_run *cr, u32 cause)
+{
+	if (cr->kicked)
+		return;
+	cr->kicked = 1;
+	stat_inc(cause);
+	stat_inc(SHJ_STAT_KICK_PREEMPT);
+	scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
+}
+
+/*
+ * p of rank was just queued: wake an idle CPU it may use or, if none, preempt
+ * the CPU that runs the least important of our threads below it.
+ */
+static void kick_for(struct task_struct *p, s32 rank)
+{
+	s32 cpu, victim = -1, vrank = rank;
+	struct shj_cpu_run *cr;
+
+	cpu = scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
+	if (cpu >= 0) {
+		stat_inc(SHJ_STAT_KICK_IDLE);
+		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+		return;
+	}
+	if (rank < 0)		/* background work preempts only idle-marked */
+		vrank = rank == RANK_BG ? RANK_BG : RANK_IDLE;
+	bpf_for(cpu, 0, (s32)nr_cpus) {
+		cr = cpu_run_of(cpu);
+		if (cr->rank == RANK_NONE || cr->rank >= vrank || cr->kicked)
+			continue;
+		if (!bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
+			continue;
+		victim = cpu;
+		vrank = cr->rank;
+	}
+	if (victim >= 0)
+		kick_preempt(victim, cpu_run_of(victim),
+			     vrank == RANK_IDLE ? SHJ_STAT_PREEMPT_IDLE : SHJ_STAT_PREEMPT_QOS);
 }
 
 s32 BPF_STRUCT_OPS(shinjuku_select_cpu, struct task_struct *p, s32 prev_cpu,
@@ -71,6 +249,7 @@ s32 BPF_STRUCT_OPS(shinjuku_select_cpu, struct task_struct *p, s32 prev_cpu,
 	bool is_idle = false;
 	s32 cpu;
 
+	/* An idle CPU means nothing that may run there waits: take it. */
 	cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
 	if (is_idle) {
 		stat_inc(SHJ_STAT_DIRECT);
@@ -81,25 +260,284 @@ s32 BPF_STRUCT_OPS(shinjuku_select_cpu, struct task_struct *p, s32 prev_cpu,
 
 void BPF_STRUCT_OPS(shinjuku_enqueue, struct task_struct *p, u64 enq_flags)
 {
-	stat_inc(task_state(p) ? SHJ_STAT_ENQUEUE : SHJ_STAT_ENQUEUE_UNREG);
-	scx_bpf_dsq_insert(p, FIFO_DSQ, slice_ns, enq_flags);
+	struct shj_rt *rt = bpf_task_storage_get(&shj_rt, p, NULL,
+						 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	bool reenq = enq_flags & SCX_ENQ_REENQ;
+	s32 rank = rank_of(p);
+	u64 flags = 0;
+
+	/*
+	 * Per-CPU kernel threads (--switch-all) run on their CPU at once. If
+	 * that fails (an RT task holds the CPU), they come back here as
+	 * re-enqueued and wait at the head of the background queue.
+	 */
+	if (rank == RANK_BG && (p->flags & PF_KTHREAD_FLAG) &&
+	    p->nr_cpus_allowed == 1 && !reenq) {
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, SCX_ENQ_PREEMPT);
+		return;
+	}
+
+	/* Preempted by a higher class, or could not run at once where it was
+	 * placed: it had been picked already, so it goes first again. */
+	if (reenq) {
+		u32 why = p->scx.flags & SCX_TASK_REENQ_REASON_MASK;
+
+		flags = SCX_ENQ_HEAD;
+		if (why == SCX_TASK_REENQ_PREEMPTED)
+			stat_inc(SHJ_STAT_BOOST);
+	}
+	if (rt)
+		rt->enq_at = scx_bpf_now();
+
+	if (rank == RANK_IDLE)
+		stat_inc(SHJ_STAT_ENQUEUE_IDLE);
+	else if (rank == RANK_BG)
+		stat_inc(SHJ_STAT_ENQUEUE_BG);
+	else if (bpf_task_storage_get(&shj_tasks, p, NULL, 0))
+		stat_inc(SHJ_STAT_ENQUEUE);
+	else
+		stat_inc(SHJ_STAT_ENQUEUE_UNREG);
+
+	scx_bpf_dsq_insert(p, dsq_of(rank), slice_ns, flags);
+	kick_for(p, rank);
+}
+
+/* Has the head of dsq waited starve_ns? */
+static bool starving(u64 dsq, u64 now)
+{
+	struct task_struct *p = scx_bpf_dsq_peek(dsq);
+	struct shj_rt *rt;
+
+	if (!p)
+		return false;
+	rt = bpf_task_storage_get(&shj_rt, p, NULL, 0);
+	return rt && rt->enq_at && now - rt->enq_at >= starve_ns;
+}
+
+static bool move_starving(u64 dsq, u64 now)
+{
+	if (!starving(dsq, now) || !scx_bpf_dsq_move_to_local(dsq))
+		return false;
+	stat_inc(SHJ_STAT_STARVE_RUN);
+	return true;
 }
 
 void BPF_STRUCT_OPS(shinjuku_dispatch, s32 cpu, struct task_struct *prev)
 {
-	if (scx_bpf_dsq_move_to_local(FIFO_DSQ))
-		stat_inc(SHJ_STAT_DISPATCH);
+	s32 prev_rank = RANK_NONE;
+	u64 now = scx_bpf_now();
+	u32 i;
+
+	if (move_starving(IDLE_DSQ, now) ||
+	    (switch_all && move_starving(BG_DSQ, now)))
+		return;
+
+	/* prev used its slice but is still runnable: it goes on unless
+	 * something of its level or above waits (round robin within a level). */
+	if (prev && (prev->scx.flags & SCX_TASK_QUEUED))
+		prev_rank = rank_of(prev);
+
+	bpf_for(i, 0, nr_levels) {
+		s32 level = (s32)(nr_levels - 1 - i);
+
+		if (level < prev_rank)
+			goto keep_prev;
+		if (scx_bpf_dsq_move_to_local(level)) {
+			stat_inc(SHJ_STAT_DISPATCH);
+			return;
+		}
+	}
+	if (prev_rank > RANK_BG)
+		goto keep_prev;
+	if (switch_all && scx_bpf_dsq_move_to_local(BG_DSQ))
+		return;
+	if (prev_rank > RANK_IDLE)
+		goto keep_prev;
+	if (scx_bpf_dsq_move_to_local(IDLE_DSQ))
+		return;
+	if (prev_rank == RANK_NONE)
+		return;
+keep_prev:
+	stat_inc(SHJ_STAT_KEEP);
+	scx_bpf_task_set_slice(prev, slice_ns);
 }
 
 void BPF_STRUCT_OPS(shinjuku_running, struct task_struct *p)
 {
-	if (task_state(p))
+	struct shj_rt *rt = bpf_task_storage_get(&shj_rt, p, NULL, 0);
+	struct shj_cpu_run *cr = cpu_run_of(scx_bpf_task_cpu(p));
+	u64 now = scx_bpf_now();
+	s32 rank = rank_of(p);
+
+	if (rt) {
+		if (rt->enq_at && rank >= 0) {
+			u32 idx = (u32)rank * SHJ_HIST_BUCKETS +
+				  log2_bucket(now - rt->enq_at);
+			u64 *cnt = bpf_map_lookup_elem(&shj_wait_hist, &idx);
+
+			if (cnt)
+				(*cnt)++;
+		}
+		rt->enq_at = 0;
+		rt->last_ran = now;
+	}
+	cr->started_at = now;
+	cr->rank = rank;
+	cr->kicked = 0;
+
+	if (rank == RANK_IDLE)
+		stat_inc(SHJ_STAT_IDLE_RUN);
+	else if (rank == RANK_BG)
+		stat_inc(SHJ_STAT_BG_RUN);
+	else if (bpf_task_storage_get(&shj_tasks, p, NULL, 0))
 		stat_inc(SHJ_STAT_RUN_REG);
+}
+
+void BPF_STRUCT_OPS(shinjuku_stopping, struct task_struct *p, bool runnable)
+{
+	struct shj_rt *rt = bpf_task_storage_get(&shj_rt, p, NULL, 0);
+
+	if (rt && rt->last_ran)
+		rt->runtime_ns += scx_bpf_now() - rt->last_ran;
+	cpu_run_of(scx_bpf_task_cpu(p))->rank = RANK_NONE;
+}
+
+/*
+ * The preemption check, every preempt_ns on the CPU it was started on. For
+ * each CPU running one of ours, apply the seed's rule (see the top comment).
+ */
+static int check_timerfn(void *map, int *key, struct check_timer *ct)
+{
+	u64 now = scx_bpf_now();
+	s32 top = top_waiting(), cpu;
+	u32 i;
+
+	stat_inc(SHJ_STAT_CHECKS);
+	if (ct->due && now > ct->due) {
+		stat_add(SHJ_STAT_CHECK_LATE_NS, now - ct->due);
+		late_hist[log2_bucket(now - ct->due) & (SHJ_HIST_BUCKETS - 1)]++;
+	}
+
+	bpf_for(i, 0, nr_levels)
+		nr_queued[i & (SHJ_QOS_MAX - 1)] = scx_bpf_dsq_nr_queued(i);
+	nr_queued[SHJ_QOS_MAX] = scx_bpf_dsq_nr_queued(IDLE_DSQ);
+	nr_queued[SHJ_QOS_MAX + 1] = switch_all ? scx_bpf_dsq_nr_queued(BG_DSQ) : 0;
+
+	bpf_for(cpu, 0, (s32)nr_cpus) {
+		struct shj_cpu_run *cr = cpu_run_of(cpu);
+
+		if (cr->rank == RANK_NONE) {
+			/* work waits and this CPU may be idle: wake it
+			 * (SCX_KICK_IDLE does nothing to a busy CPU) */
+			if (top > RANK_IDLE) {
+				stat_inc(SHJ_STAT_KICK_IDLE);
+				scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+			}
+			continue;
+		}
+		if (cr->rank == RANK_IDLE) {
+			if (top > RANK_IDLE)
+				kick_preempt(cpu, cr, SHJ_STAT_PREEMPT_IDLE);
+		} else if (top > cr->rank) {
+			kick_preempt(cpu, cr, SHJ_STAT_PREEMPT_QOS);
+		} else if (top == cr->rank && now - cr->started_at >= slice_ns) {
+			kick_preempt(cpu, cr, SHJ_STAT_PREEMPT_SLICE);
+		}
+	}
+
+	ct->due = now + preempt_ns;
+	bpf_timer_start(&ct->timer, preempt_ns, BPF_F_TIMER_CPU_PIN);
+	return 0;
+}
+
+/*
+ * Run by shinjukud (bpf_prog_test_run) after it changed a thread's mark or
+ * level: move the thread to the queue it now belongs in, and preempt where
+ * the change makes it due at once.
+ */
+SEC("syscall")
+int shinjuku_nudge(struct shj_nudge_args *args)
+{
+	struct task_struct *p, *q;
+	s32 tid = args->tid, rank;
+	u64 from, to;
+
+	p = bpf_task_from_pid(tid);
+	if (!p) {
+		args->ret = -3;	/* -ESRCH */
+		return 0;
+	}
+	args->ret = 0;
+	rank = rank_of(p);
+	to = dsq_of(rank);
+
+	bpf_rcu_read_lock();	/* syscall programs sleep; the DSQ walk may not */
+	if (scx_bpf_task_running(p)) {
+		s32 cpu = scx_bpf_task_cpu(p);
+		struct shj_cpu_run *cr = cpu_run_of(cpu);
+
+		cr->rank = rank;
+		if (rank == RANK_IDLE && top_waiting() > RANK_IDLE)
+			kick_preempt(cpu, cr, SHJ_STAT_PREEMPT_IDLE);
+	} else if (p->scx.flags & SCX_TASK_QUEUED) {
+		/* Waiting in the queue of its old state? Move it. */
+		from = BPF_CORE_READ(p, scx.dsq, id);
+		if (from != to && from <= BG_DSQ) {
+			bpf_for_each(scx_dsq, q, from, 0) {
+				if (q->pid != tid)
+					continue;
+				if (scx_bpf_dsq_move(BPF_FOR_EACH_ITER, q, to, 0))
+					stat_inc(SHJ_STAT_NUDGE_MOVE);
+				break;
+			}
+		}
+		if (rank >= 0)
+			kick_for(p, rank);
+	}
+	bpf_rcu_read_unlock();
+	bpf_task_release(p);
+	return 0;
+}
+
+/* Started by shinjukud from the CPU the check should run on. */
+SEC("syscall")
+int shinjuku_start_timer(void *ctx)
+{
+	u32 key = 0;
+	struct check_timer *ct = bpf_map_lookup_elem(&check_timer, &key);
+
+	if (!ct)
+		return -2;
+	ct->due = scx_bpf_now() + preempt_ns;
+	return bpf_timer_start(&ct->timer, preempt_ns, BPF_F_TIMER_CPU_PIN);
 }
 
 s32 BPF_STRUCT_OPS_SLEEPABLE(shinjuku_init)
 {
-	return scx_bpf_create_dsq(FIFO_DSQ, -1);
+	struct check_timer *ct;
+	u32 key = 0, i;
+	s32 err;
+
+	bpf_for(i, 0, nr_levels) {
+		err = scx_bpf_create_dsq(i, -1);
+		if (err)
+			return err;
+	}
+	err = scx_bpf_create_dsq(IDLE_DSQ, -1);
+	if (!err)
+		err = scx_bpf_create_dsq(BG_DSQ, -1);
+	if (err)
+		return err;
+
+	bpf_for(i, 0, SHJ_MAX_CPUS)
+		cpu_run[i].rank = RANK_NONE;
+
+	ct = bpf_map_lookup_elem(&check_timer, &key);
+	if (!ct)
+		return -2;
+	bpf_timer_init(&ct->timer, &check_timer, 1 /* CLOCK_MONOTONIC */);
+	bpf_timer_set_callback(&ct->timer, check_timerfn);
+	return 0;
 }
 
 void BPF_STRUCT_OPS(shinjuku_exit, struct scx_exit_info *ei)
@@ -118,8 +556,10 @@ struct sched_ext_ops shinjuku_ops = {
 	.enqueue	= (void *)shinjuku_enqueue,
 	.dispatch	= (void *)shinjuku_dispatch,
 	.running	= (void *)shinjuku_running,
+	.stopping	= (void *)shinjuku_stopping,
 	.init		= (void *)shinjuku_init,
 	.exit		= (void *)shinjuku_exit,
-	.flags		= SCX_OPS_SWITCH_PARTIAL,
+	/* shinjukud adds SCX_OPS_SWITCH_PARTIAL unless --switch-all */
+	.flags		= SCX_OPS_ALWAYS_ENQ_IMMED,
 	.name		= "shinjuku",
 };

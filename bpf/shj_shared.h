@@ -13,35 +13,91 @@
 #include <linux/types.h>
 #endif
 
-/* QoS levels: 0 .. SHJ_QOS_MAX - 1; higher is more urgent. */
+/* QoS levels: 0 .. nr_levels - 1 (set at load, at most SHJ_QOS_MAX); higher
+ * is more urgent. */
 #define SHJ_QOS_MAX		32
-#define SHJ_QOS_DEFAULT		0
+#define SHJ_QOS_LEVELS_DEFAULT	8
 
 /* Time slice a thread gets each time it is dispatched. */
 #define SHJ_SLICE_NS_DEFAULT	500000ULL	/* 500 us */
 #define SHJ_SLICE_NS_MIN	1000ULL		/* 1 us */
 #define SHJ_SLICE_NS_MAX	1000000000ULL	/* 1 s */
 
+/* Interval of the preemption check (a pinned BPF timer). */
+#define SHJ_PREEMPT_NS_DEFAULT	20000ULL	/* 20 us */
+#define SHJ_PREEMPT_NS_MIN	1000ULL
+#define SHJ_PREEMPT_NS_MAX	100000000ULL	/* 100 ms */
+
+/* Idle-marked and background tasks that waited this long run next, whatever
+ * else waits: nothing runnable may starve into sched_ext's watchdog. */
+#define SHJ_STARVE_NS_DEFAULT	100000000ULL	/* 100 ms */
+
+#define SHJ_MAX_CPUS		1024	/* power of two */
+#define SHJ_HIST_BUCKETS	32	/* log2 buckets of ns: see shj_log2_bucket */
+
 /* shj_task.flags */
 #define SHJ_TASK_IDLE		(1U << 0)	/* marked idle by its owner */
 
 /*
  * Per-thread state of a registered thread, in task storage (map shj_tasks),
- * written by shinjukud through a pidfd of the thread. Being in the map is what
- * makes a thread "registered"; the kernel frees the entry when the thread
- * exits.
+ * written only by shinjukud through a pidfd of the thread. Being in the map
+ * is what makes a thread "registered"; the kernel frees the entry when the
+ * thread exits. What the scheduler itself tracks per thread (when it last
+ * ran, its runtime) lives in a second, BPF-only task storage (shj_rt).
  */
 struct shj_task {
 	__u32 qos;
 	__u32 flags;
 };
 
+/* BPF-only per-thread bookkeeping (map shj_rt); user space only reads it. */
+struct shj_rt {
+	__u64 enq_at;		/* when it was queued; 0 while not queued */
+	__u64 last_ran;		/* when it last started running */
+	__u64 runtime_ns;	/* total time on a CPU under this scheduler */
+};
+
+/* What each CPU runs, as far as the scheduler knows (.bss cpu_run[]): the
+ * rank is the running thread's level or one of these. */
+#define SHJ_RANK_NONE	-3	/* nothing of ours runs */
+#define SHJ_RANK_IDLE	-2	/* an idle-marked thread */
+#define SHJ_RANK_BG	-1	/* a background task (--switch-all) */
+
+struct shj_cpu_run {
+	__u64 started_at;
+	__s32 rank;
+	__u32 kicked;		/* a preemption was sent for this run */
+};
+
+/* Context of the SEC("syscall") program shinjuku_nudge, run by shinjukud
+ * after it changed a thread's state: moves the thread between queues and
+ * kicks CPUs where the change makes preemption due at once. */
+struct shj_nudge_args {
+	__s32 tid;
+	__s32 ret;		/* 0 or -ESRCH */
+};
+
 /* Counters, per CPU (map shj_stats), summed by shinjukud. */
 enum shj_stat {
 	SHJ_STAT_ENQUEUE,	/* ops.enqueue of a registered thread */
-	SHJ_STAT_ENQUEUE_UNREG,	/* ops.enqueue of a SCHED_EXT thread nobody registered */
-	SHJ_STAT_DIRECT,	/* inserted straight into an idle CPU's local queue */
-	SHJ_STAT_DISPATCH,	/* moved from the FIFO to a CPU in ops.dispatch */
+	SHJ_STAT_ENQUEUE_UNREG,	/* ... of a SCHED_EXT thread nobody registered */
+	SHJ_STAT_ENQUEUE_BG,	/* ... of any other task (--switch-all) */
+	SHJ_STAT_ENQUEUE_IDLE,	/* ... of an idle-marked thread (background queue) */
+	SHJ_STAT_DIRECT,	/* woken straight onto an idle CPU */
+	SHJ_STAT_DISPATCH,	/* moved from a QoS queue to a CPU */
+	SHJ_STAT_BOOST,		/* lost its CPU to a higher class: back at the head */
+	SHJ_STAT_PREEMPT_IDLE,	/* preempted: idle-marked while work waited */
+	SHJ_STAT_PREEMPT_QOS,	/* preempted: a higher level waited */
+	SHJ_STAT_PREEMPT_SLICE,	/* preempted: slice used up, its level waited */
+	SHJ_STAT_KICK_IDLE,	/* idle CPUs woken for waiting work */
+	SHJ_STAT_KICK_PREEMPT,	/* SCX_KICK_PREEMPT sent (all causes) */
+	SHJ_STAT_CHECKS,	/* preemption checks (timer callbacks) */
+	SHJ_STAT_CHECK_LATE_NS,	/* sum of their lateness */
+	SHJ_STAT_IDLE_RUN,	/* an idle-marked thread got a CPU (background) */
+	SHJ_STAT_BG_RUN,	/* a background task got a CPU (--switch-all) */
+	SHJ_STAT_STARVE_RUN,	/* ... because it had waited starve_ns */
+	SHJ_STAT_KEEP,		/* the running thread kept its CPU (nothing better) */
+	SHJ_STAT_NUDGE_MOVE,	/* moved between queues after a mark changed */
 	SHJ_STAT_RUN_REG,	/* a registered thread started running */
 	SHJ_NR_STATS,
 };
@@ -49,10 +105,30 @@ enum shj_stat {
 #define SHJ_STAT_NAMES {		\
 	"enqueue",			\
 	"enqueue_unregistered",		\
+	"enqueue_background",		\
+	"enqueue_idle",			\
 	"direct_dispatch",		\
 	"dispatch",			\
+	"prio_boost",			\
+	"preempt_idle",			\
+	"preempt_qos",			\
+	"preempt_slice",		\
+	"kick_idle",			\
+	"kick_preempt",			\
+	"checks",			\
+	"check_late_ns",		\
+	"idle_runs",			\
+	"background_runs",		\
+	"starvation_runs",		\
+	"keep_running",			\
+	"nudge_moves",			\
 	"run_registered",		\
 }
+
+/* Queue-wait histogram: map shj_wait_hist, per CPU, indexed
+ * level * SHJ_HIST_BUCKETS + bucket. Check lateness: .bss late_hist[bucket].
+ * Bucket b counts values v with 2^b <= v < 2^(b+1) ns (b = 0 also holds 0);
+ * the last bucket holds everything larger. */
 
 /* Why and how sched_ext stopped the scheduler (copied from ops.exit). */
 #define SHJ_EXIT_REASON_LEN	128

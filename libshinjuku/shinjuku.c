@@ -199,7 +199,8 @@ SHJ_EXPORT int shj_close(void)
 	return err;
 }
 
-SHJ_EXPORT int shj_register(pid_t tid, int qos)
+/* A request about one thread of this process. */
+static int thread_call(int op, pid_t tid, int qos)
 {
 	struct shj_req req;
 	int err;
@@ -210,13 +211,38 @@ SHJ_EXPORT int shj_register(pid_t tid, int qos)
 		tid = gettid();
 
 	memset(&req, 0, sizeof(req));
-	req.op = SHJ_OP_REGISTER;
+	req.op = (uint16_t)op;
 	req.tid = tid;
 	req.qos = qos;
 	pthread_mutex_lock(&lock);
 	err = session_call(&req);
 	pthread_mutex_unlock(&lock);
 	return err;
+}
+
+SHJ_EXPORT int shj_register(pid_t tid, int qos)
+{
+	return thread_call(SHJ_OP_REGISTER, tid, qos);
+}
+
+SHJ_EXPORT int shj_unregister(pid_t tid)
+{
+	return thread_call(SHJ_OP_UNREGISTER, tid, 0);
+}
+
+SHJ_EXPORT int shj_set_qos(pid_t tid, int qos)
+{
+	return thread_call(SHJ_OP_SET_QOS, tid, qos);
+}
+
+SHJ_EXPORT int shj_idle(pid_t tid)
+{
+	return thread_call(SHJ_OP_IDLE, tid, 0);
+}
+
+SHJ_EXPORT int shj_runnable(pid_t tid)
+{
+	return thread_call(SHJ_OP_RUNNABLE, tid, 0);
 }
 
 SHJ_EXPORT const char *shj_strerror(int err)
@@ -228,6 +254,7 @@ SHJ_EXPORT const char *shj_strerror(int err)
 	case -EPROTO:		return "shinjukud speaks another protocol version";
 	case -EINVAL:		return "invalid argument";
 	case -ESRCH:		return "no such thread in this process";
+	case -ENOENT:		return "thread not registered";
 	case -EEXIST:		return "thread already registered";
 	case -ENOSPC:		return "shinjukud's thread or session limit reached";
 	case -EPERM:		return "not permitted";

@@ -52,6 +52,28 @@ int shj_close(void);
  */
 int shj_register(pid_t tid, int qos);
 
+/*
+ * Take thread tid (0: the calling thread) back from the scheduler: it runs
+ * in SCHED_OTHER again. Errors: -ENOENT not registered; -EPERM registered
+ * by another session.
+ */
+int shj_unregister(pid_t tid);
+
+/* Move a registered thread to QoS level qos. Errors: as shj_unregister, and
+ * -EINVAL for a level the daemon does not have. */
+int shj_set_qos(pid_t tid, int qos);
+
+/*
+ * Mark a registered thread idle: it has no request to serve. An idle-marked
+ * thread gets a CPU only when no other work can use it, even if it spins.
+ * Errors: as shj_unregister.
+ */
+int shj_idle(pid_t tid);
+
+/* Mark a registered thread runnable: it has a request to serve. Errors: as
+ * shj_unregister. */
+int shj_runnable(pid_t tid);
+
 /* A static, human-readable description of a value these functions return. */
 const char *shj_strerror(int err);
 

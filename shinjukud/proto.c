@@ -37,7 +37,12 @@ int shj_req_check(const void *buf, size_t len)
 			return -EINVAL;
 		break;
 	case SHJ_OP_REGISTER:
+	case SHJ_OP_SET_QOS:
 		if (r.tid <= 0 || r.qos < 0 || r.qos >= SHJ_QOS_MAX)
+			return -EINVAL;
+		break;
+	default:	/* UNREGISTER, IDLE, RUNNABLE */
+		if (r.tid <= 0 || r.qos)
 			return -EINVAL;
 		break;
 	}

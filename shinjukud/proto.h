@@ -29,7 +29,11 @@
 enum shj_op {
 	SHJ_OP_HELLO = 1,	/* open a session; reply_queue names the reply queue */
 	SHJ_OP_BYE,		/* close the session; its threads leave SCHED_EXT */
-	SHJ_OP_REGISTER,	/* tid, qos */
+	SHJ_OP_REGISTER,	/* tid, qos: a thread of pid into SCHED_EXT */
+	SHJ_OP_UNREGISTER,	/* tid: back to SCHED_OTHER */
+	SHJ_OP_SET_QOS,		/* tid, qos */
+	SHJ_OP_IDLE,		/* tid: mark idle (no request to serve) */
+	SHJ_OP_RUNNABLE,	/* tid: mark runnable (has a request) */
 	SHJ_OP_MAX,
 };
 
@@ -41,8 +45,8 @@ struct shj_req {
 	uint32_t session;	/* from the HELLO reply; 0 in HELLO */
 	uint64_t secret;	/* from the HELLO reply; 0 in HELLO */
 	int32_t pid;		/* the sending process */
-	int32_t tid;		/* REGISTER: a thread of pid */
-	int32_t qos;		/* REGISTER: 0 .. SHJ_QOS_MAX - 1 */
+	int32_t tid;		/* all but HELLO, BYE: a thread of pid */
+	int32_t qos;		/* REGISTER, SET_QOS: 0 .. SHJ_QOS_MAX - 1 */
 	uint32_t reserved;	/* must be 0 */
 	char reply_queue[SHJ_QUEUE_NAME_MAX]; /* HELLO: "/shj-<pid>-<n>" */
 };

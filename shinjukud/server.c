@@ -42,7 +42,7 @@ static void thread_forget(struct shj_server *s, struct shj_thread *t)
  * Both fail harmlessly with ESRCH when the thread has exited. */
 static void thread_release(struct shj_server *s, struct shj_thread *t)
 {
-	shj_task_delete(s->task_map_fd, t->tid);
+	shj_task_delete(s->sched.tasks_fd, t->tid);
 	shj_task_set_ext(t->tid, 0);
 	thread_forget(s, t);
 }
@@ -151,6 +151,14 @@ drop_quiet:
 		close(tmp.pidfd);
 }
 
+/* Write t's state into the scheduler, and let it act on the change. */
+static int thread_write(struct shj_server *s, pid_t tid, const struct shj_task *st)
+{
+	int err = shj_task_write(s->sched.tasks_fd, tid, st);
+
+	return err ? err : shj_task_nudge(s->sched.nudge_fd, tid);
+}
+
 static int do_register(struct shj_server *s, struct shj_session *ss,
 		       const struct shj_req *req)
 {
@@ -158,6 +166,8 @@ static int do_register(struct shj_server *s, struct shj_session *ss,
 	struct shj_thread *t;
 	int err;
 
+	if ((unsigned int)req->qos >= s->sched.nr_levels)
+		return -EINVAL;
 	if (!shj_thread_of(ss->pid, req->tid))
 		return -ESRCH;
 	t = thread_find(s, req->tid);
@@ -166,25 +176,65 @@ static int do_register(struct shj_server *s, struct shj_session *ss,
 
 		/* A record whose thread has exited (its map entry went with
 		 * it) is stale; the tid has been reused. */
-		if (shj_task_read(s->task_map_fd, req->tid, &old) == 0)
+		if (shj_task_read(s->sched.tasks_fd, req->tid, &old) == 0)
 			return -EEXIST;
 		thread_forget(s, t);
 	}
 	if (s->nthreads >= s->max_threads)
 		return -ENOSPC;
 
-	err = shj_task_write(s->task_map_fd, req->tid, &task);
+	err = shj_task_write(s->sched.tasks_fd, req->tid, &task);
 	if (err)
 		return err;
 	err = shj_task_set_ext(req->tid, 1);
 	if (err) {
-		shj_task_delete(s->task_map_fd, req->tid);
+		shj_task_delete(s->sched.tasks_fd, req->tid);
 		return err;
 	}
 	s->threads[s->nthreads++] = (struct shj_thread){
-		.tid = req->tid, .session = ss->id,
+		.tid = req->tid, .session = ss->id, .state = task,
 	};
 	return 0;
+}
+
+/* UNREGISTER, SET_QOS, IDLE, RUNNABLE: only on a thread this session
+ * registered. */
+static int do_change(struct shj_server *s, struct shj_session *ss,
+		     const struct shj_req *req)
+{
+	struct shj_thread *t = thread_find(s, req->tid);
+	struct shj_task st;
+	int err;
+
+	if (!t)
+		return -ENOENT;
+	if (t->session != ss->id)
+		return -EPERM;
+	st = t->state;
+	switch (req->op) {
+	case SHJ_OP_UNREGISTER:
+		thread_release(s, t);
+		return 0;
+	case SHJ_OP_SET_QOS:
+		if ((unsigned int)req->qos >= s->sched.nr_levels)
+			return -EINVAL;
+		st.qos = (uint32_t)req->qos;
+		break;
+	case SHJ_OP_IDLE:
+		st.flags |= SHJ_TASK_IDLE;
+		break;
+	case SHJ_OP_RUNNABLE:
+		st.flags &= ~SHJ_TASK_IDLE;
+		break;
+	}
+	err = thread_write(s, req->tid, &st);
+	if (err == -ESRCH) {	/* it exited: its entry is gone too */
+		thread_forget(s, t);
+		return err;
+	}
+	if (!err)
+		t->state = st;
+	return err;
 }
 
 static void handle_one(struct shj_server *s, const char *buf, ssize_t len)
@@ -223,6 +273,9 @@ static void handle_one(struct shj_server *s, const char *buf, ssize_t len)
 	case SHJ_OP_REGISTER:
 		reply(s, ss, &req, do_register(s, ss, &req));
 		return;
+	default:
+		reply(s, ss, &req, do_change(s, ss, &req));
+		return;
 	}
 }
 
@@ -260,7 +313,7 @@ void shj_server_reap(struct shj_server *s, int fd)
 			session_end(s, &s->sessions[i], 1);
 }
 
-int shj_server_open(struct shj_server *s, int task_map_fd,
+int shj_server_open(struct shj_server *s, const struct shj_sched *sched,
 		    unsigned int max_sessions, unsigned int max_threads)
 {
 	struct mq_attr attr = {
@@ -270,7 +323,7 @@ int shj_server_open(struct shj_server *s, int task_map_fd,
 	int err;
 
 	memset(s, 0, sizeof(*s));
-	s->task_map_fd = task_map_fd;
+	s->sched = *sched;
 	s->max_sessions = max_sessions;
 	s->max_threads = max_threads;
 	s->sessions = calloc(max_sessions, sizeof(*s->sessions));

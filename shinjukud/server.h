@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "proto.h"
+#include "tasks.h"
 
 struct shj_session {
 	uint32_t id;		/* 0: free slot */
@@ -26,6 +27,7 @@ struct shj_session {
 struct shj_thread {
 	pid_t tid;
 	uint32_t session;
+	struct shj_task state;	/* as written into shj_tasks */
 };
 
 struct shj_server_stats {
@@ -35,9 +37,16 @@ struct shj_server_stats {
 	uint64_t sessions;	/* opened */
 };
 
+/* The scheduler the server drives. */
+struct shj_sched {
+	int tasks_fd;		/* task storage shj_tasks */
+	int nudge_fd;		/* syscall program shinjuku_nudge */
+	unsigned int nr_levels;	/* QoS levels 0 .. nr_levels - 1 */
+};
+
 struct shj_server {
 	mqd_t req;
-	int task_map_fd;
+	struct shj_sched sched;
 	unsigned int max_sessions, max_threads;
 	struct shj_session *sessions;
 	struct shj_thread *threads;
@@ -47,7 +56,7 @@ struct shj_server {
 };
 
 /* Create the request queue (replacing a stale one) and the tables. 0/-errno */
-int shj_server_open(struct shj_server *s, int task_map_fd,
+int shj_server_open(struct shj_server *s, const struct shj_sched *sched,
 		    unsigned int max_sessions, unsigned int max_threads);
 /* End every session (threads back to SCHED_OTHER) and remove the queue. */
 void shj_server_close(struct shj_server *s);

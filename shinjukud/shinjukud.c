@@ -12,6 +12,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,15 +42,21 @@ enum {
 };
 
 #define MAX_SESSIONS	256
-#define MAX_THREADS	65536
+#define MAX_THREADS	65536		/* default of --max-threads */
+#define MAX_THREADS_MAX	4194304		/* the kernel's PID_MAX_LIMIT */
+#define WATCHDOG_MS_MAX	30000		/* sched_ext's own limit */
 #define SCX_SYSFS	"/sys/kernel/sched_ext"
+#define SCX_OPS_SWITCH_PARTIAL	(1ULL << 3)	/* kernel ABI: enum scx_ops_flags */
 
 static struct {
-	u64 slice_us;
+	u64 slice_us, preempt_us, qos_levels, max_threads, watchdog_ms;
 	unsigned int stats_secs;
-	int verbose;
+	int switch_all, verbose;
 } opt = {
 	.slice_us = SHJ_SLICE_NS_DEFAULT / 1000,
+	.preempt_us = SHJ_PREEMPT_NS_DEFAULT / 1000,
+	.qos_levels = SHJ_QOS_LEVELS_DEFAULT,
+	.max_threads = MAX_THREADS,
 };
 
 static void usage(FILE *f)
@@ -61,6 +68,14 @@ static void usage(FILE *f)
 "\n"
 "  -s, --slice-us US   time slice of a thread, in microseconds (default %llu,\n"
 "                      %llu..%llu)\n"
+"  -p, --preempt-us US interval of the preemption check, in microseconds\n"
+"                      (default %llu, %llu..%llu)\n"
+"  -q, --qos-levels N  number of QoS levels, 1..%d (default %d)\n"
+"      --max-threads N most threads registered at once, 1..%d (default %d)\n"
+"      --switch-all    schedule every task, not only SCHED_EXT ones: tasks\n"
+"                      that are not registered form a background tier\n"
+"      --watchdog-ms MS  sched_ext's stall timeout, 1..%d (default: the\n"
+"                      kernel's, %d)\n"
 "      --stats SECS    print the counters every SECS seconds (default: only\n"
 "                      at exit)\n"
 "  -v, --verbose       print libbpf's debug output\n"
@@ -71,7 +86,10 @@ static void usage(FILE *f)
 "sched_ext, another scheduler is attached or privileges are missing;\n"
 "3 the kernel ejected the scheduler (its reason is printed); 4 other error.\n",
 		SHJ_SLICE_NS_DEFAULT / 1000, SHJ_SLICE_NS_MIN / 1000,
-		SHJ_SLICE_NS_MAX / 1000);
+		SHJ_SLICE_NS_MAX / 1000, SHJ_PREEMPT_NS_DEFAULT / 1000,
+		SHJ_PREEMPT_NS_MIN / 1000, SHJ_PREEMPT_NS_MAX / 1000,
+		SHJ_QOS_MAX, SHJ_QOS_LEVELS_DEFAULT, MAX_THREADS_MAX, MAX_THREADS,
+		WATCHDOG_MS_MAX, WATCHDOG_MS_MAX);
 }
 
 static void logmsg(const char *fmt, ...)
@@ -102,29 +120,52 @@ static int parse_u64(const char *s, u64 min, u64 max, u64 *out)
 
 static int parse_args(int argc, char **argv)
 {
-	enum { OPT_STATS = 256 };
+	enum { OPT_STATS = 256, OPT_MAX_THREADS, OPT_SWITCH_ALL, OPT_WATCHDOG };
 	static const struct option longopts[] = {
 		{ "slice-us", required_argument, NULL, 's' },
+		{ "preempt-us", required_argument, NULL, 'p' },
+		{ "qos-levels", required_argument, NULL, 'q' },
+		{ "max-threads", required_argument, NULL, OPT_MAX_THREADS },
+		{ "switch-all", no_argument, NULL, OPT_SWITCH_ALL },
+		{ "watchdog-ms", required_argument, NULL, OPT_WATCHDOG },
 		{ "stats", required_argument, NULL, OPT_STATS },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
+	/* the numeric options: where each goes and its range */
+	const struct { int opt; const char *name, *unit; u64 *val, min, max; } nums[] = {
+		{ 's', "slice-us", "microseconds", &opt.slice_us,
+		  SHJ_SLICE_NS_MIN / 1000, SHJ_SLICE_NS_MAX / 1000 },
+		{ 'p', "preempt-us", "microseconds", &opt.preempt_us,
+		  SHJ_PREEMPT_NS_MIN / 1000, SHJ_PREEMPT_NS_MAX / 1000 },
+		{ 'q', "qos-levels", "levels", &opt.qos_levels, 1, SHJ_QOS_MAX },
+		{ OPT_MAX_THREADS, "max-threads", "threads", &opt.max_threads,
+		  1, MAX_THREADS_MAX },
+		{ OPT_WATCHDOG, "watchdog-ms", "milliseconds", &opt.watchdog_ms,
+		  1, WATCHDOG_MS_MAX },
+	};
 	u64 v;
+	size_t i;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "s:vVh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 's':
-			if (parse_u64(optarg, SHJ_SLICE_NS_MIN / 1000,
-				      SHJ_SLICE_NS_MAX / 1000, &opt.slice_us)) {
-				logmsg("--slice-us: '%s' is not a number of microseconds in %llu..%llu",
-				       optarg, SHJ_SLICE_NS_MIN / 1000,
-				       SHJ_SLICE_NS_MAX / 1000);
+	while ((c = getopt_long(argc, argv, "s:p:q:vVh", longopts, NULL)) != -1) {
+		for (i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+			if (nums[i].opt != c)
+				continue;
+			if (parse_u64(optarg, nums[i].min, nums[i].max, nums[i].val)) {
+				logmsg("--%s: '%s' is not a number of %s in %llu..%llu",
+				       nums[i].name, optarg, nums[i].unit,
+				       (unsigned long long)nums[i].min,
+				       (unsigned long long)nums[i].max);
 				return EXIT_USAGE;
 			}
 			break;
+		}
+		if (i < sizeof(nums) / sizeof(nums[0]))
+			continue;
+		switch (c) {
 		case OPT_STATS:
 			if (parse_u64(optarg, 1, 86400, &v)) {
 				logmsg("--stats: '%s' is not a number of seconds in 1..86400",
@@ -132,6 +173,9 @@ static int parse_args(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			opt.stats_secs = (unsigned int)v;
+			break;
+		case OPT_SWITCH_ALL:
+			opt.switch_all = 1;
 			break;
 		case 'v':
 			opt.verbose = 1;
@@ -196,26 +240,48 @@ static int check_kernel(void)
 	return -1;
 }
 
+/* Sum a per-CPU array map of u64 over CPUs: out[0 .. n-1]. */
+static void sum_percpu(int fd, u64 *out, u32 n)
+{
+	int ncpus = libbpf_num_possible_cpus(), cpu;
+	u64 *vals = calloc((size_t)(ncpus > 0 ? ncpus : 1), sizeof(*vals));
+	u32 idx;
+
+	memset(out, 0, n * sizeof(*out));
+	for (idx = 0; vals && idx < n; idx++) {
+		if (bpf_map_lookup_elem(fd, &idx, vals))
+			continue;
+		for (cpu = 0; cpu < ncpus; cpu++)
+			out[idx] += vals[cpu];
+	}
+	free(vals);
+}
+
+/* " name=[b:count ...]" for the non-empty buckets of a log2 histogram */
+static void print_hist(const char *name, const u64 *hist)
+{
+	int b, any = 0;
+
+	for (b = 0; b < SHJ_HIST_BUCKETS; b++) {
+		if (!hist[b])
+			continue;
+		fprintf(stderr, "%s%d:%llu", any ? " " : " [", b,
+			(unsigned long long)hist[b]);
+		any = 1;
+	}
+	if (any)
+		fprintf(stderr, "]%s", name);
+}
+
 static void print_stats(const struct shinjuku_bpf *skel,
 			const struct shj_server *srv)
 {
 	static const char *names[] = SHJ_STAT_NAMES;
-	int ncpus = libbpf_num_possible_cpus(), fd, cpu;
-	u64 sums[SHJ_NR_STATS] = { 0 }, *vals;
-	u32 idx;
+	static u64 wait[SHJ_QOS_MAX * SHJ_HIST_BUCKETS];
+	u64 sums[SHJ_NR_STATS];
+	u32 idx, l;
 
-	fd = bpf_map__fd(skel->maps.shj_stats);
-	vals = calloc((size_t)ncpus, sizeof(*vals));
-	if (!vals)
-		return;
-	for (idx = 0; idx < SHJ_NR_STATS; idx++) {
-		if (bpf_map_lookup_elem(fd, &idx, vals))
-			continue;
-		for (cpu = 0; cpu < ncpus; cpu++)
-			sums[idx] += vals[cpu];
-	}
-	free(vals);
-
+	sum_percpu(bpf_map__fd(skel->maps.shj_stats), sums, SHJ_NR_STATS);
 	fprintf(stderr, "shinjukud: stats:");
 	for (idx = 0; idx < SHJ_NR_STATS; idx++)
 		fprintf(stderr, " %s=%llu", names[idx], (unsigned long long)sums[idx]);
@@ -224,6 +290,31 @@ static void print_stats(const struct shinjuku_bpf *skel,
 		(unsigned long long)srv->stats.errors,
 		(unsigned long long)srv->stats.dropped,
 		(unsigned long long)srv->stats.sessions, srv->nthreads);
+
+	fprintf(stderr, "shinjukud: queued:");
+	for (l = 0; l < opt.qos_levels; l++)
+		fprintf(stderr, " q%u=%u", l, skel->bss->nr_queued[l]);
+	fprintf(stderr, " idle=%u background=%u\n", skel->bss->nr_queued[SHJ_QOS_MAX],
+		skel->bss->nr_queued[SHJ_QOS_MAX + 1]);
+
+	/* log2 histograms, bucket b = [2^b, 2^(b+1)) ns */
+	fprintf(stderr, "shinjukud: check_late_log2ns:");
+	print_hist("", skel->bss->late_hist);
+	fputc('\n', stderr);
+	sum_percpu(bpf_map__fd(skel->maps.shj_wait_hist), wait,
+		   SHJ_QOS_MAX * SHJ_HIST_BUCKETS);
+	for (l = 0; l < opt.qos_levels; l++) {
+		const u64 *h = wait + l * SHJ_HIST_BUCKETS;
+		int b, any = 0;
+
+		for (b = 0; b < SHJ_HIST_BUCKETS; b++)
+			any |= h[b] != 0;
+		if (!any)
+			continue;
+		fprintf(stderr, "shinjukud: wait_log2ns q%u:", l);
+		print_hist("", h);
+		fputc('\n', stderr);
+	}
 }
 
 static const char *exit_kind_str(int kind)
@@ -245,6 +336,32 @@ static const char *exit_kind_str(int kind)
 static int exit_kind(const struct shinjuku_bpf *skel)
 {
 	return __atomic_load_n(&skel->bss->exit_info.kind, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * Start the preemption check's timer. It stays on the CPU it is started
+ * from (BPF_F_TIMER_CPU_PIN), and a syscall program runs on the caller's
+ * CPU: so run it from TIMER_CPU, then restore our own affinity.
+ */
+#define TIMER_CPU 0
+static int start_timer(struct shinjuku_bpf *skel)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts);
+	cpu_set_t saved, one;
+	int err = 0;
+
+	if (sched_getaffinity(0, sizeof(saved), &saved))
+		return -errno;
+	CPU_ZERO(&one);
+	CPU_SET(TIMER_CPU, &one);
+	if (sched_setaffinity(0, sizeof(one), &one))
+		return -errno;
+	if (bpf_prog_test_run_opts(bpf_program__fd(skel->progs.shinjuku_start_timer), &opts))
+		err = -errno;
+	else if ((int)opts.retval < 0)
+		err = (int)opts.retval;
+	sched_setaffinity(0, sizeof(saved), &saved);
+	return err;
 }
 
 static int signal_fd(void)
@@ -309,7 +426,8 @@ int main(int argc, char **argv)
 	struct shinjuku_bpf *skel = NULL;
 	struct bpf_link *link = NULL;
 	struct shj_server srv;
-	int ret, err, sigfd;
+	struct shj_sched sched;
+	int ret, err, sigfd, ncpus;
 
 	ret = parse_args(argc, argv);
 	if (ret >= 0)
@@ -331,6 +449,19 @@ int main(int argc, char **argv)
 		return EXIT_RUNTIME;
 	}
 	skel->rodata->slice_ns = opt.slice_us * 1000;
+	skel->rodata->preempt_ns = opt.preempt_us * 1000;
+	skel->rodata->nr_levels = (u32)opt.qos_levels;
+	skel->rodata->switch_all = opt.switch_all;
+	ncpus = libbpf_num_possible_cpus();
+	if (ncpus < 1 || ncpus > SHJ_MAX_CPUS) {
+		logmsg("%d possible CPUs: this build handles 1..%d", ncpus, SHJ_MAX_CPUS);
+		ret = EXIT_ENV;
+		goto out;
+	}
+	skel->rodata->nr_cpus = (u32)ncpus;
+	if (!opt.switch_all)
+		skel->struct_ops.shinjuku_ops->flags |= SCX_OPS_SWITCH_PARTIAL;
+	skel->struct_ops.shinjuku_ops->timeout_ms = (u32)opt.watchdog_ms;
 	err = shinjuku_bpf__load(skel);
 	if (err) {
 		logmsg("cannot load the scheduler: %s%s", strerror(-err),
@@ -350,16 +481,28 @@ int main(int argc, char **argv)
 		}
 		goto out;
 	}
-	err = shj_server_open(&srv, bpf_map__fd(skel->maps.shj_tasks),
-			      MAX_SESSIONS, MAX_THREADS);
+	err = start_timer(skel);
+	if (err) {
+		logmsg("cannot start the preemption check: %s", strerror(-err));
+		ret = EXIT_RUNTIME;
+		goto out;
+	}
+	sched.tasks_fd = bpf_map__fd(skel->maps.shj_tasks);
+	sched.nudge_fd = bpf_program__fd(skel->progs.shinjuku_nudge);
+	sched.nr_levels = (unsigned int)opt.qos_levels;
+	err = shj_server_open(&srv, &sched, MAX_SESSIONS,
+			      (unsigned int)opt.max_threads);
 	if (err) {
 		logmsg("cannot create the request queue %s: %s",
 		       SHJ_REQUEST_QUEUE, strerror(-err));
 		ret = err == -ENOENT || err == -ENOSYS ? EXIT_ENV : EXIT_RUNTIME;
 		goto out;
 	}
-	logmsg("scheduler attached (slice %llu us); serving on mqueue %s",
-	       (unsigned long long)opt.slice_us, SHJ_REQUEST_QUEUE);
+	logmsg("scheduler attached (%s mode, %llu levels, slice %llu us, check every %llu us); serving on mqueue %s",
+	       opt.switch_all ? "switch-all" : "partial",
+	       (unsigned long long)opt.qos_levels,
+	       (unsigned long long)opt.slice_us,
+	       (unsigned long long)opt.preempt_us, SHJ_REQUEST_QUEUE);
 
 	ret = serve(skel, &srv, sigfd);
 

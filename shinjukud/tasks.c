@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 
 #include "tasks.h"
 
@@ -78,4 +79,15 @@ int shj_task_set_ext(pid_t tid, int on)
 	if (sched_setscheduler(tid, on ? SCHED_EXT : SCHED_OTHER, &param))
 		return -errno;
 	return 0;
+}
+
+int shj_task_nudge(int prog_fd, pid_t tid)
+{
+	struct shj_nudge_args args = { .tid = tid };
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &args,
+		    .ctx_size_in = sizeof(args));
+
+	if (bpf_prog_test_run_opts(prog_fd, &opts))
+		return -errno;
+	return args.ret;
 }

@@ -21,6 +21,10 @@ int shj_task_write(int map_fd, pid_t tid, const struct shj_task *t);
 int shj_task_read(int map_fd, pid_t tid, struct shj_task *t);
 int shj_task_delete(int map_fd, pid_t tid);
 
+/* Run the scheduler's shinjuku_nudge program (prog_fd) for tid after its
+ * state changed. 0 or -errno. */
+int shj_task_nudge(int prog_fd, pid_t tid);
+
 /* Move tid to SCHED_EXT or back to SCHED_OTHER. 0 or -errno. */
 int shj_task_set_ext(pid_t tid, int on);
 

@@ -7,7 +7,8 @@ set -u
 cd "$(dirname "$0")/../.." || exit 1
 B=build/bin
 SCX=/sys/kernel/sched_ext
-T=$(mktemp -d /tmp/shj-it.XXXXXX)
+TOP=$(mktemp -d /tmp/shj-it.XXXXXX)
+T=
 passed=0 failed=0 current=
 
 fail() { echo "  FAIL: $*"; current=failed; }
@@ -25,6 +26,8 @@ wait_for() {
 }
 run_test() {
   current=ok
+  T=$TOP/$1	# each test its own files: no stale logs
+  mkdir -p "$T"
   echo "== $1"
   "$1"
   cleanup
@@ -49,7 +52,7 @@ start_daemon() { # start_daemon LOG [ARGS...]
   $B/shinjukud "$@" 2>"$log" &
   daemon_pid=$!
   pids+=("$daemon_pid")
-  wait_for 60 state_is enabled || { fail "shinjukud did not attach: $(cat "$log")"; return 1; }
+  wait_for 60 state_is enabled || { fail "shinjukud did not attach (state $(state)): $(cat "$log")"; return 1; }
   wait_for 10 test -e /dev/mqueue/shinjukud || { fail "no request queue"; return 1; }
 }
 
@@ -59,7 +62,7 @@ start_echo() { # start_echo LOG [ARGS...]; sets echo_pid, echo_port
   "$@" >"$log" 2>&1 &
   echo_pid=$!
   pids+=("$echo_pid")
-  wait_for 30 grep -q '^listening on' "$log" || { fail "echo-server did not listen: $(cat "$log")"; return 1; }
+  wait_for 30 grep -qs '^listening on' "$log" || { fail "echo-server did not listen: $(cat "$log")"; return 1; }
   echo_port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$log")
 }
 worker_tids() { sed -n 's/^worker [0-9]* tid \([0-9]*\)$/\1/p' "$1"; }
@@ -167,7 +170,8 @@ test_daemon_sigkill() {
   kill -KILL "$daemon_pid"; wait "$daemon_pid" 2>/dev/null
   check "state '$(state)' after SIGKILL, want disabled" wait_for 10 state_is disabled
   $B/echo-client "$echo_port" 20 >"$T/c.log" 2>&1
-  check "echo after SIGKILL: $(cat "$T/c.log")" grep -q '20/20 replies matched' "$T/c.log"
+  check "echo after SIGKILL: $(cat "$T/c.log"; echo "server pid $echo_pid port $echo_port:"; cat "$T/e.log"; ps)" \
+    grep -q '20/20 replies matched' "$T/c.log"
   # the killed daemon left its queue; a client must fail, bounded, not hang
   timeout 30 $B/echo-server -p 0 -w 1 >"$T/e2.log" 2>&1; rc=$?
   check "register with a dead daemon: exit $rc, want 2" test $rc = 2
@@ -187,12 +191,15 @@ test_no_daemon_fails_fast() {
 }
 
 echo "kernel: $(uname -r)"
-for t in test_kernel_has_sched_ext test_daemon_rejects_bad_usage \
-         test_no_daemon_fails_fast test_attach_and_detach \
-         test_second_daemon_refused test_echo_workers_run_under_shinjuku \
-         test_unprivileged_client_registers test_daemon_sigkill; do
+all_tests=(test_kernel_has_sched_ext test_daemon_rejects_bad_usage
+  test_no_daemon_fails_fast test_attach_and_detach test_second_daemon_refused
+  test_echo_workers_run_under_shinjuku test_unprivileged_client_registers
+  test_daemon_sigkill)
+# usage: run.sh [TEST...]   (default: all, in this order)
+(($#)) || set -- "${all_tests[@]}"
+for t in "$@"; do
   run_test "$t"
 done
-rm -rf "$T"
+rm -rf "$TOP"
 echo "$passed passed, $failed failed"
 [[ $failed == 0 ]]

@@ -23,10 +23,10 @@ static struct shj_req good(int op)
 		r.session = 3;
 		r.secret = 0x1122334455667788ULL;
 	}
-	if (op == SHJ_OP_REGISTER) {
+	if (op != SHJ_OP_HELLO && op != SHJ_OP_BYE)
 		r.tid = 1235;
+	if (op == SHJ_OP_REGISTER || op == SHJ_OP_SET_QOS)
 		r.qos = 1;
-	}
 	return r;
 }
 
@@ -88,6 +88,15 @@ START_TEST(test_register_fields)
 	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
 	r = good(SHJ_OP_REGISTER);
 	r.session = 0;
+	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
+	r = good(SHJ_OP_IDLE);
+	r.qos = 1;		/* IDLE carries no level */
+	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
+	r = good(SHJ_OP_RUNNABLE);
+	r.tid = 0;
+	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
+	r = good(SHJ_OP_SET_QOS);
+	r.qos = SHJ_QOS_MAX;
 	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
 	r = good(SHJ_OP_REGISTER);
 	strcpy(r.reply_queue, "/x");	/* only HELLO names a queue */
