@@ -44,7 +44,8 @@ DAEMON_OBJS := $(addprefix $(B)/obj/shinjukud/,shinjukud.o server.o tasks.o prot
 LIB_OBJS := $(addprefix $(B)/obj/libshinjuku/,shinjuku.o proto.o)
 EXAMPLES := $(B)/bin/echo-server $(B)/bin/echo-client
 UNIT_TESTS := $(B)/tests/test_proto $(B)/tests/test_lib $(B)/tests/test_tasks
-PROGS := $(B)/bin/shinjukud $(LIB_SO) $(EXAMPLES) $(UNIT_TESTS) $(B)/shinjuku.pc
+TEST_TOOLS := $(B)/tests/shj-spin
+PROGS := $(B)/bin/shinjukud $(LIB_SO) $(EXAMPLES) $(UNIT_TESTS) $(TEST_TOOLS) $(B)/shinjuku.pc
 
 .PHONY: all deps check check-unit check-install check-vm demo install uninstall clean vmlinux
 all: $(PROGS)
@@ -113,6 +114,11 @@ $(B)/bin/%: examples/%.c libshinjuku/shinjuku.h $(LIB_SO) $(B)/lib/$(LIB_SONAME)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -Ilibshinjuku $< $(LINK_LIB) -pthread -o $@
 
+$(B)/tests/shj-spin: tests/shj-spin.c libshinjuku/shinjuku.h $(LIB_SO) $(B)/lib/$(LIB_SONAME)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -Ilibshinjuku $< $(LINK_LIB) -pthread -o $@
+
 $(B)/tests/test_proto: tests/unit/test_proto.c $(B)/obj/libshinjuku/proto.o
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
@@ -146,7 +152,7 @@ check-install: all
 	$(Q)tests/install/run.sh
 
 check-vm: all
-	$(Q)tests/vm/run --native-ok -- tests/integration/run.sh
+	$(Q)tests/vm/run --native-ok --include $$(command -v stress-ng) -- tests/integration/run.sh
 
 demo: deps
 	$(Q)$(MAKE) all

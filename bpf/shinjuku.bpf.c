@@ -43,7 +43,9 @@
  *   --switch-all: every task is; tasks that are not SCHED_EXT form a FIFO
  *   background tier below all levels (and above idle-marked threads), so a
  *   batch job gets exactly the CPU the server leaves. Per-CPU kernel threads
- *   jump the queues on their own CPU so that the system stays healthy.
+ *   jump the queues on their own CPU so that the system stays healthy, and
+ *   shinjukud's own threads run at the top level, so that marks and
+ *   registrations are never stuck behind the threads they concern.
  *
  * Caveats: the timer fires late under load and in VMs (its lateness is
  * counted); a CPU running an RT or (partial mode) fair task is not ours to
@@ -64,6 +66,7 @@ const volatile u64 starve_ns = SHJ_STARVE_NS_DEFAULT;
 const volatile u32 nr_levels = SHJ_QOS_LEVELS_DEFAULT;
 const volatile u32 nr_cpus = 1;
 const volatile bool switch_all;
+const volatile s32 daemon_tgid;	/* shinjukud: top level under --switch-all */
 
 #define IDLE_DSQ	SHJ_QOS_MAX
 #define BG_DSQ		(SHJ_QOS_MAX + 1)
@@ -165,8 +168,12 @@ static s32 rank_of(struct task_struct *p)
 	struct shj_task *t = bpf_task_storage_get(&shj_tasks, p, NULL, 0);
 	u32 level;
 
-	if (!t)
+	if (!t) {
+		/* the control plane must not wait behind the work it steers */
+		if (p->tgid == daemon_tgid)
+			return (s32)(nr_levels - 1) & (SHJ_QOS_MAX - 1);
 		return switch_all && p->policy != SCHED_EXT_POLICY ? RANK_BG : 0;
+	}
 	if (t->flags & SHJ_TASK_IDLE)
 		return RANK_IDLE;
 	level = t->qos;

@@ -25,6 +25,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+typedef __s32 s32;
 typedef __u32 u32;
 typedef __u64 u64;
 #include "../bpf/shj_shared.h"
@@ -51,7 +52,7 @@ enum {
 static struct {
 	u64 slice_us, preempt_us, qos_levels, max_threads, watchdog_ms;
 	unsigned int stats_secs;
-	int switch_all, verbose;
+	int switch_all, prog_stats, verbose;
 } opt = {
 	.slice_us = SHJ_SLICE_NS_DEFAULT / 1000,
 	.preempt_us = SHJ_PREEMPT_NS_DEFAULT / 1000,
@@ -78,6 +79,8 @@ static void usage(FILE *f)
 "                      kernel's, %d)\n"
 "      --stats SECS    print the counters every SECS seconds (default: only\n"
 "                      at exit)\n"
+"      --prog-stats    have the kernel time the scheduler's BPF programs and\n"
+"                      print their mean cost with the counters\n"
 "  -v, --verbose       print libbpf's debug output\n"
 "  -V, --version       print the version and exit\n"
 "  -h, --help          print this help and exit\n"
@@ -120,7 +123,8 @@ static int parse_u64(const char *s, u64 min, u64 max, u64 *out)
 
 static int parse_args(int argc, char **argv)
 {
-	enum { OPT_STATS = 256, OPT_MAX_THREADS, OPT_SWITCH_ALL, OPT_WATCHDOG };
+	enum { OPT_STATS = 256, OPT_MAX_THREADS, OPT_SWITCH_ALL, OPT_WATCHDOG,
+	       OPT_PROG_STATS };
 	static const struct option longopts[] = {
 		{ "slice-us", required_argument, NULL, 's' },
 		{ "preempt-us", required_argument, NULL, 'p' },
@@ -129,6 +133,7 @@ static int parse_args(int argc, char **argv)
 		{ "switch-all", no_argument, NULL, OPT_SWITCH_ALL },
 		{ "watchdog-ms", required_argument, NULL, OPT_WATCHDOG },
 		{ "stats", required_argument, NULL, OPT_STATS },
+		{ "prog-stats", no_argument, NULL, OPT_PROG_STATS },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -176,6 +181,9 @@ static int parse_args(int argc, char **argv)
 			break;
 		case OPT_SWITCH_ALL:
 			opt.switch_all = 1;
+			break;
+		case OPT_PROG_STATS:
+			opt.prog_stats = 1;
 			break;
 		case 'v':
 			opt.verbose = 1;
@@ -273,7 +281,7 @@ static void print_hist(const char *name, const u64 *hist)
 		fprintf(stderr, "]%s", name);
 }
 
-static void print_stats(const struct shinjuku_bpf *skel,
+static void print_stats(struct shinjuku_bpf *skel,
 			const struct shj_server *srv)
 {
 	static const char *names[] = SHJ_STAT_NAMES;
@@ -296,6 +304,26 @@ static void print_stats(const struct shinjuku_bpf *skel,
 		fprintf(stderr, " q%u=%u", l, skel->bss->nr_queued[l]);
 	fprintf(stderr, " idle=%u background=%u\n", skel->bss->nr_queued[SHJ_QOS_MAX],
 		skel->bss->nr_queued[SHJ_QOS_MAX + 1]);
+
+	if (opt.prog_stats) {
+		struct bpf_program *prog;
+
+		fprintf(stderr, "shinjukud: prog_mean_ns:");
+		bpf_object__for_each_program(prog, skel->obj) {
+			struct bpf_prog_info info;
+			__u32 len = sizeof(info);
+
+			memset(&info, 0, sizeof(info));
+			if (bpf_program__fd(prog) < 0 ||
+			    bpf_prog_get_info_by_fd(bpf_program__fd(prog), &info, &len) ||
+			    !info.run_cnt)
+				continue;
+			fprintf(stderr, " %s=%llu/%llu", bpf_program__name(prog),
+				(unsigned long long)(info.run_time_ns / info.run_cnt),
+				(unsigned long long)info.run_cnt);
+		}
+		fputc('\n', stderr);
+	}
 
 	/* log2 histograms, bucket b = [2^b, 2^(b+1)) ns */
 	fprintf(stderr, "shinjukud: check_late_log2ns:");
@@ -452,6 +480,7 @@ int main(int argc, char **argv)
 	skel->rodata->preempt_ns = opt.preempt_us * 1000;
 	skel->rodata->nr_levels = (u32)opt.qos_levels;
 	skel->rodata->switch_all = opt.switch_all;
+	skel->rodata->daemon_tgid = getpid();
 	ncpus = libbpf_num_possible_cpus();
 	if (ncpus < 1 || ncpus > SHJ_MAX_CPUS) {
 		logmsg("%d possible CPUs: this build handles 1..%d", ncpus, SHJ_MAX_CPUS);
@@ -481,6 +510,8 @@ int main(int argc, char **argv)
 		}
 		goto out;
 	}
+	if (opt.prog_stats && bpf_enable_stats(BPF_STATS_RUN_TIME) < 0)
+		logmsg("--prog-stats: cannot enable BPF run-time stats: %s", strerror(errno));
 	err = start_timer(skel);
 	if (err) {
 		logmsg("cannot start the preemption check: %s", strerror(-err));

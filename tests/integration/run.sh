@@ -190,11 +190,127 @@ test_no_daemon_fails_fast() {
   check "no clear error: $(cat "$T/e.log")" grep -q 'shinjukud is not running' "$T/e.log"
 }
 
+
+# --- policy tests: shj-spin puts spinners on CPU 1 and reports their CPU ms
+# per window; assertions are about shares and the scheduler's counters.
+SPIN=build/tests/shj-spin
+
+stop_daemon() {
+  local rc
+  kill -TERM "$daemon_pid"; wait "$daemon_pid"; rc=$?
+  pids=()
+  check "shinjukud exit $rc after SIGTERM, want 0: $(tail -n 5 "$T/d.log")" test $rc = 0
+  grep -E 'stats:|prog_mean_ns|check_late|wait_log2ns' "$T/d.log" | tail -n 12 | sed 's/^/  /'
+}
+# policy_run "DAEMON ARGS" SPIN-ARGS...: spin output in $T/s.out, daemon log in $T/d.log
+policy_run() {
+  local dargs=$1; shift
+  # shellcheck disable=SC2086
+  start_daemon "$T/d.log" $dargs || return 1
+  if ! $SPIN "$@" >"$T/s.out" 2>&1; then
+    fail "shj-spin $*: $(cat "$T/s.out")"; return 1
+  fi
+  sed 's/^/  /' "$T/s.out"
+  stop_daemon
+}
+ms() { # ms NAME WINDOW: CPU ms of spinner NAME in window WINDOW
+  awk -v n="$1" -v w="w$2" '$1 == n { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == w) print kv[2] } }' "$T/s.out"
+}
+share() { # share A B WINDOW: A's percentage of A+B in WINDOW
+  local a b; a=$(ms "$1" "$3"); b=$(ms "$2" "$3")
+  echo $(( 100 * a / (a + b + 1) ))
+}
+at_least() { # at_least WHAT VALUE MIN
+  check "$1 = $2, want >= $3" test "$2" -ge "$3"
+}
+at_most() {
+  check "$1 = $2, want <= $3" test "$2" -le "$3"
+}
+moved() { # moved COUNTER: the counter is > 0 in the final stats
+  check "counter $1 = $(stat_of "$T/d.log" "$1"), want > 0" test "$(stat_of "$T/d.log" "$1")" -gt 0
+}
+
+test_round_robin_within_a_level() {
+  policy_run "" a:reg:0 b:reg:0 c:reg:0 || return
+  local w x
+  for w in 0 1 2; do
+    for x in a b c; do
+      # fair would be 33%; each must get a real share of every window
+      at_least "share of $x in window $w (% of a+b+c)" \
+        $(( 100 * $(ms $x $w) / ($(ms a $w) + $(ms b $w) + $(ms c $w) + 1) )) 20
+    done
+  done
+  moved preempt_slice
+}
+
+test_higher_level_preempts_lower() {
+  policy_run "" lo:reg:0 hi:reg:3@1-1 || return
+  at_least "lo's share before hi runs (w0)" "$(share lo hi 0)" 80
+  at_least "hi's share while it runs (w1)" "$(share hi lo 1)" 80
+  at_least "lo's share after hi stopped (w2)" "$(share lo hi 2)" 80
+  moved preempt_qos
+}
+
+test_idle_marked_runs_only_in_background() {
+  policy_run "" i:idle:0 r:reg:0@0-1 || return
+  at_most "idle-marked share while r runs (w0)" "$(share i r 0)" 10
+  at_most "idle-marked share while r runs (w1)" "$(share i r 1)" 10
+  at_least "idle-marked CPU ms alone (w2, of 1000)" "$(ms i 2)" 500
+  moved enqueue_idle
+  moved idle_runs
+}
+
+test_prio_boost_after_higher_class() {
+  # a fair task (partial mode: fair outranks ext) in w1, an RT task in w2
+  policy_run "" r:reg:0 r2:reg:0 f:fair@1-1 rt:rt@2-2 || return
+  at_least "fair's share in w1" "$(share f r 1)" 50
+  at_least "rt's share in w2" "$(share rt r 2)" 80
+  moved prio_boost
+}
+
+test_unregistered_ext_thread_runs_lowest() {
+  policy_run "" x:ext r:reg:1@1-1 || return
+  at_least "unregistered SCHED_EXT alone (w0, of 1000)" "$(ms x 0)" 500
+  at_least "registered level 1 over it (w1)" "$(share r x 1)" 80
+  moved enqueue_unregistered
+}
+
+test_switch_all_batch_gets_what_is_left() {
+  policy_run "--switch-all" srv:reg:0@0-0 batch:fair || return
+  at_least "server's share over the batch job (w0)" "$(share srv batch 0)" 80
+  at_least "batch CPU ms once the server stops (w1, of 1000)" "$(ms batch 1)" 500
+  moved background_runs
+}
+
+# Many registered threads flipping marks, levels and registrations, plus
+# CPU hogs and a fork storm in the background tier, with sched_ext's watchdog
+# at 2 s: nothing may starve into it (the daemon would exit 3 with the reason).
+test_stress_no_ejection() {
+  local secs=${SHJ_STRESS_SECS:-60} rc
+  start_daemon "$T/d.log" --switch-all --watchdog-ms 2000 || return
+  if command -v stress-ng >/dev/null; then
+    stress-ng --cpu 2 --fork 1 --timeout "${secs}s" --quiet >"$T/stress.log" 2>&1 &
+    pids+=($!)
+  else
+    fail "stress-ng is not installed (scripts/deps installs it)"
+  fi
+  $SPIN --chaos 32 --secs "$secs" >"$T/s.out" 2>&1; rc=$?
+  sed 's/^/  /' "$T/s.out"
+  check "chaos run exit $rc, want 0" test $rc = 0
+  check "shinjukud died: $(tail -n 5 "$T/d.log")" kill -0 "$daemon_pid"
+  check "state '$(state)' after the stress, want enabled" state_is enabled
+  stop_daemon
+  check "ejected: $(grep ejected "$T/d.log")" test -z "$(grep ejected "$T/d.log")"
+}
+
 echo "kernel: $(uname -r)"
 all_tests=(test_kernel_has_sched_ext test_daemon_rejects_bad_usage
   test_no_daemon_fails_fast test_attach_and_detach test_second_daemon_refused
   test_echo_workers_run_under_shinjuku test_unprivileged_client_registers
-  test_daemon_sigkill)
+  test_daemon_sigkill test_round_robin_within_a_level
+  test_higher_level_preempts_lower test_idle_marked_runs_only_in_background
+  test_prio_boost_after_higher_class test_unregistered_ext_thread_runs_lowest
+  test_switch_all_batch_gets_what_is_left test_stress_no_ejection)
 # usage: run.sh [TEST...]   (default: all, in this order)
 (($#)) || set -- "${all_tests[@]}"
 for t in "$@"; do

@@ -13,6 +13,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+typedef __s32 s32;
 typedef __u32 u32;
 typedef __u64 u64;
 #include "../../bpf/shj_shared.h"

@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * shj-spin: the workload of the policy tests. Spinning threads of several
+ * kinds share one CPU; the CPU time each gets per window is what the tests
+ * read, together with shinjukud's counters.
+ *
+ *   shj-spin [--cpu N] [--window-ms MS] [--windows K] SPEC...
+ *   shj-spin --chaos THREADS --secs S
+ *
+ * SPEC is NAME:KIND[:QOS][@FIRST-LAST], KIND one of
+ *   reg    registered with shinjukud at QOS, runnable
+ *   idle   registered at QOS, marked idle
+ *   ext    SCHED_EXT set by itself, not registered
+ *   fair   SCHED_OTHER          rt   SCHED_FIFO priority 1
+ * and it spins during windows FIRST..LAST (default: all). Every thread is
+ * pinned to CPU N (default 1). Prints per thread: its CPU time in each window
+ * (ms), and the longest stretch it ran without a gap of more than 200 us.
+ *
+ * --chaos: THREADS registered threads on all CPUs for S seconds, each
+ * randomly spinning, sleeping, marking itself idle or runnable, changing
+ * its level and re-registering. For soak tests: prints the operations done
+ * and fails if any call fails unexpectedly.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shinjuku.h"
+
+#define MAX_THREADS	64
+#define MAX_WINDOWS	32
+#define SCHED_EXT_POLICY 7
+
+enum kind { K_REG, K_IDLE, K_EXT, K_FAIR, K_RT };
+
+struct spinner {
+	char name[32];
+	enum kind kind;
+	int qos, first, last;
+	pthread_t th;
+	clockid_t clock;
+	double cpu_ms[MAX_WINDOWS + 1];
+	double longest_us;
+	int err;
+};
+
+static struct spinner sp[MAX_THREADS];
+static int nsp, cpu = 1, nwindows = 3;
+static long window_ms = 1000;
+static struct timespec t0;
+static volatile int window;	/* current window, set by main */
+static pthread_barrier_t ready;
+
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)(ts.tv_sec - t0.tv_sec) * 1e6 + (double)(ts.tv_nsec - t0.tv_nsec) / 1e3;
+}
+
+static int setup(struct spinner *s)
+{
+	struct sched_param prm = { 0 };
+	cpu_set_t set;
+	int err = 0;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set))
+		return -errno;
+	switch (s->kind) {
+	case K_REG:
+	case K_IDLE:
+		err = shj_register(0, s->qos);
+		if (!err && s->kind == K_IDLE)
+			err = shj_idle(0);
+		break;
+	case K_EXT:
+		if (sched_setscheduler(0, SCHED_EXT_POLICY, &prm))
+			err = -errno;
+		break;
+	case K_FAIR:
+		break;
+	case K_RT:
+		prm.sched_priority = 1;
+		if (sched_setscheduler(0, SCHED_FIFO, &prm))
+			err = -errno;
+		break;
+	}
+	return err;
+}
+
+static void *spin(void *arg)
+{
+	struct spinner *s = arg;
+	double last, t, run_start;
+
+	s->err = setup(s);
+	pthread_getcpuclockid(pthread_self(), &s->clock);
+	pthread_barrier_wait(&ready);
+	if (s->err)
+		return NULL;
+	while (window < s->first)
+		usleep(1000);
+	last = run_start = now_us();
+	while (window <= s->last && window < nwindows) {
+		t = now_us();
+		if (t - last > 200) {	/* we were off the CPU */
+			if (last - run_start > s->longest_us)
+				s->longest_us = last - run_start;
+			run_start = t;
+		}
+		last = t;
+	}
+	if (last - run_start > s->longest_us)
+		s->longest_us = last - run_start;
+	/* stay alive (blocked) so that main can still read our CPU clock */
+	while (window < nwindows)
+		usleep(1000);
+	return NULL;
+}
+
+static int parse_spec(const char *arg, struct spinner *s)
+{
+	char kind[16] = "";
+	const char *colon = strchr(arg, ':'), *at = strchr(arg, '@');
+	size_t n;
+
+	if (!colon || colon == arg || (size_t)(colon - arg) >= sizeof(s->name))
+		return -1;
+	memcpy(s->name, arg, (size_t)(colon - arg));
+	s->first = 0;
+	s->last = MAX_WINDOWS;
+	n = strcspn(colon + 1, ":@");
+	if (n >= sizeof(kind))
+		return -1;
+	memcpy(kind, colon + 1, n);
+	if (!strcmp(kind, "reg")) s->kind = K_REG;
+	else if (!strcmp(kind, "idle")) s->kind = K_IDLE;
+	else if (!strcmp(kind, "ext")) s->kind = K_EXT;
+	else if (!strcmp(kind, "fair")) s->kind = K_FAIR;
+	else if (!strcmp(kind, "rt")) s->kind = K_RT;
+	else return -1;
+	if (colon[1 + n] == ':')
+		s->qos = atoi(colon + 2 + n);
+	if (at && sscanf(at + 1, "%d-%d", &s->first, &s->last) != 2)
+		return -1;
+	return 0;
+}
+
+/* --- chaos ---------------------------------------------------------------- */
+static volatile int stop;
+static unsigned long ops[6], failures;
+static pthread_mutex_t ops_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void count(int op, int err)
+{
+	pthread_mutex_lock(&ops_lock);
+	ops[op]++;
+	if (err) {
+		failures++;
+		fprintf(stderr, "shj-spin: chaos op %d: %s\n", op, shj_strerror(err));
+	}
+	pthread_mutex_unlock(&ops_lock);
+}
+
+static void *chaos(void *arg)
+{
+	unsigned int seed = (unsigned int)(long)arg;
+	double until;
+	int err;
+
+	err = shj_register(0, rand_r(&seed) % 4);
+	count(0, err);
+	if (err)
+		return NULL;
+	while (!stop) {
+		switch (rand_r(&seed) % 8) {
+		case 0: count(1, shj_idle(0)); break;
+		case 1: count(2, shj_runnable(0)); break;
+		case 2: count(3, shj_set_qos(0, rand_r(&seed) % 4)); break;
+		case 3:
+			err = shj_unregister(0);
+			if (!err)
+				err = shj_register(0, rand_r(&seed) % 4);
+			count(4, err);
+			break;
+		case 4: case 5:	/* spin up to 2 ms, idle-marked or not */
+			until = now_us() + rand_r(&seed) % 2000;
+			while (now_us() < until)
+				;
+			count(5, 0);
+			break;
+		default:
+			usleep(rand_r(&seed) % 2000);
+			break;
+		}
+	}
+	return NULL;
+}
+
+static int run_chaos(int n, int secs)
+{
+	pthread_t th[MAX_THREADS];
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (pthread_create(&th[i], NULL, chaos, (void *)(long)(i + 1)))
+			return 1;
+	sleep((unsigned int)secs);
+	stop = 1;
+	for (i = 0; i < n; i++)
+		pthread_join(th[i], NULL);
+	printf("chaos: threads=%d register=%lu idle=%lu runnable=%lu set_qos=%lu reregister=%lu spins=%lu failures=%lu\n",
+	       n, ops[0], ops[1], ops[2], ops[3], ops[4], ops[5], failures);
+	return failures ? 1 : 0;
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"Usage: shj-spin [--cpu N] [--window-ms MS] [--windows K] NAME:KIND[:QOS][@FIRST-LAST]...\n"
+		"       shj-spin --chaos THREADS --secs S\n"
+		"KIND: reg, idle, ext, fair, rt. See the top of tests/shj-spin.c.\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	struct timespec ts, wake;
+	int i, w, chaos_n = 0, secs = 0;
+	cpu_set_t set;
+
+	for (i = 1; i < argc && argv[i][0] == '-'; i += 2) {
+		if (i + 1 >= argc)
+			usage();
+		if (!strcmp(argv[i], "--cpu")) cpu = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--window-ms")) window_ms = atol(argv[i + 1]);
+		else if (!strcmp(argv[i], "--windows")) nwindows = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--chaos")) chaos_n = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--secs")) secs = atoi(argv[i + 1]);
+		else usage();
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (chaos_n)
+		return chaos_n > MAX_THREADS || secs <= 0 ? 2 : run_chaos(chaos_n, secs);
+	if (window_ms <= 0 || nwindows < 1 || nwindows > MAX_WINDOWS || i >= argc)
+		usage();
+	for (; i < argc; i++) {
+		if (nsp == MAX_THREADS || parse_spec(argv[i], &sp[nsp]))
+			usage();
+		nsp++;
+	}
+
+	/* main: the fair class, off the test CPU when there is another one */
+	CPU_ZERO(&set);
+	CPU_SET(cpu == 0 ? 1 : 0, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+
+	window = -1;
+	pthread_barrier_init(&ready, NULL, (unsigned int)nsp + 1);
+	for (i = 0; i < nsp; i++)
+		if (pthread_create(&sp[i].th, NULL, spin, &sp[i]))
+			return 1;
+	pthread_barrier_wait(&ready);
+	for (i = 0; i < nsp; i++) {
+		if (sp[i].err) {
+			fprintf(stderr, "shj-spin: %s: setup: %s\n", sp[i].name,
+				shj_strerror(sp[i].err));
+			return 1;
+		}
+	}
+
+	clock_gettime(CLOCK_MONOTONIC, &wake);
+	for (w = 0; w <= nwindows; w++) {
+		for (i = 0; i < nsp; i++) {
+			clock_gettime(sp[i].clock, &ts);
+			sp[i].cpu_ms[w] = (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+		}
+		window = w;
+		if (w == nwindows)
+			break;
+		wake.tv_nsec += (window_ms % 1000) * 1000000;
+		wake.tv_sec += window_ms / 1000 + wake.tv_nsec / 1000000000;
+		wake.tv_nsec %= 1000000000;
+		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &wake, NULL);
+	}
+	for (i = 0; i < nsp; i++)
+		pthread_join(sp[i].th, NULL);
+
+	for (i = 0; i < nsp; i++) {
+		printf("%s", sp[i].name);
+		for (w = 0; w < nwindows; w++)
+			printf(" w%d=%.0f", w, sp[i].cpu_ms[w + 1] - sp[i].cpu_ms[w]);
+		printf(" longest_run_us=%.0f\n", sp[i].longest_us);
+	}
+	return 0;
+}
