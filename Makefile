@@ -41,13 +41,13 @@ CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
 DAEMON_OBJS := $(addprefix $(B)/obj/shinjukud/,shinjukud.o server.o tasks.o proto.o)
-LIB_OBJS := $(addprefix $(B)/obj/libshinjuku/,shinjuku.o proto.o)
+LIB_OBJS := $(addprefix $(B)/obj/libshinjuku/,shinjuku.o conn.o proto.o)
 EXAMPLES := $(B)/bin/echo-server $(B)/bin/echo-client
 UNIT_TESTS := $(B)/tests/test_proto $(B)/tests/test_lib $(B)/tests/test_tasks
 TEST_TOOLS := $(B)/tests/shj-spin
-PROGS := $(B)/bin/shinjukud $(LIB_SO) $(EXAMPLES) $(UNIT_TESTS) $(TEST_TOOLS) $(B)/shinjuku.pc
+PROGS := $(B)/bin/shinjukud $(B)/bin/shjctl $(LIB_SO) $(EXAMPLES) $(UNIT_TESTS) $(TEST_TOOLS) $(B)/shinjuku.pc
 
-.PHONY: all deps check check-unit check-install check-vm demo install uninstall clean vmlinux
+.PHONY: all deps check check-unit check-install check-vm demo bench-dispatch install uninstall clean vmlinux
 all: $(PROGS)
 
 deps:
@@ -83,9 +83,18 @@ $(B)/bin/shinjukud: $(DAEMON_OBJS)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -lbpf -lelf -lz -lrt -o $@
 
+# shjctl: a client of the daemon, like the library (its session code, linked
+# statically)
+$(B)/bin/shjctl: shinjukud/shjctl.c libshinjuku/conn.h $(B)/obj/libshinjuku/conn.o $(B)/obj/libshinjuku/proto.o
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 $(LDFLAGS) $< $(B)/obj/libshinjuku/conn.o \
+		$(B)/obj/libshinjuku/proto.o -lrt -o $@
+
 # --- library ----------------------------------------------------------------
 $(B)/obj/libshinjuku/proto.o: shinjukud/proto.c shinjukud/proto.h bpf/shj_shared.h
-$(B)/obj/libshinjuku/shinjuku.o: libshinjuku/shinjuku.c libshinjuku/shinjuku.h shinjukud/proto.h
+$(B)/obj/libshinjuku/shinjuku.o: libshinjuku/shinjuku.c libshinjuku/shinjuku.h libshinjuku/conn.h shinjukud/proto.h
+$(B)/obj/libshinjuku/conn.o: libshinjuku/conn.c libshinjuku/conn.h shinjukud/proto.h
 $(LIB_OBJS):
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
@@ -154,13 +163,19 @@ check-install: all
 check-vm: all
 	$(Q)tests/vm/run --native-ok --include $$(command -v stress-ng) -- tests/integration/run.sh
 
+# Benchmarks (not tests): timing figures, reported, never asserted.
+bench-dispatch: all
+	$(Q)tests/vm/run --native-ok -- tests/bench/dispatch-cost.sh
+
 demo: deps
 	$(Q)$(MAKE) all
 	$(Q)tests/vm/run --native-ok -- examples/demo.sh
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -d $(DESTDIR)$(BINDIR)
 	install -m 755 $(B)/bin/shinjukud $(DESTDIR)$(SBINDIR)/shinjukud
+	install -m 755 $(B)/bin/shjctl $(DESTDIR)$(BINDIR)/shjctl
 	install -m 755 $(LIB_REAL) $(DESTDIR)$(LIBDIR)/
 	ln -sf $(notdir $(LIB_REAL)) $(DESTDIR)$(LIBDIR)/$(LIB_SONAME)
 	ln -sf $(LIB_SONAME) $(DESTDIR)$(LIBDIR)/libshinjuku.so
@@ -168,7 +183,7 @@ install: all
 	install -m 644 $(B)/shinjuku.pc $(DESTDIR)$(PKGCONFIGDIR)/shinjuku.pc
 
 uninstall:
-	rm -f $(DESTDIR)$(SBINDIR)/shinjukud $(DESTDIR)$(LIBDIR)/libshinjuku.so* \
+	rm -f $(DESTDIR)$(SBINDIR)/shinjukud $(DESTDIR)$(BINDIR)/shjctl $(DESTDIR)$(LIBDIR)/libshinjuku.so* \
 		$(DESTDIR)$(INCLUDEDIR)/shinjuku.h $(DESTDIR)$(PKGCONFIGDIR)/shinjuku.pc
 
 clean:

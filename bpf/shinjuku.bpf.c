@@ -417,9 +417,13 @@ static int check_timerfn(void *map, int *key, struct check_timer *ct)
 {
 	u64 now = scx_bpf_now();
 	s32 top = top_waiting(), cpu;
+	struct task_struct *head = NULL;
 	u32 i;
 
 	stat_inc(SHJ_STAT_CHECKS);
+	/* the first waiting task: idle CPUs are woken only if it may use them */
+	if (top > RANK_IDLE)
+		head = scx_bpf_dsq_peek(dsq_of(top));
 	if (ct->due && now > ct->due) {
 		stat_add(SHJ_STAT_CHECK_LATE_NS, now - ct->due);
 		late_hist[log2_bucket(now - ct->due) & (SHJ_HIST_BUCKETS - 1)]++;
@@ -436,7 +440,7 @@ static int check_timerfn(void *map, int *key, struct check_timer *ct)
 		if (cr->rank == RANK_NONE) {
 			/* work waits and this CPU may be idle: wake it
 			 * (SCX_KICK_IDLE does nothing to a busy CPU) */
-			if (top > RANK_IDLE) {
+			if (head && bpf_cpumask_test_cpu(cpu, head->cpus_ptr)) {
 				stat_inc(SHJ_STAT_KICK_IDLE);
 				scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
 			}

@@ -18,138 +18,16 @@
 #include <unistd.h>
 
 #include "shinjuku.h"
-#include "../shinjukud/proto.h"
+#include "conn.h"
 
 #define SHJ_EXPORT __attribute__((visibility("default")))
 
-/* How long a call waits for the daemon. */
-#define SEND_TIMEOUT_MS	1000
-#define REPLY_TIMEOUT_MS 2000
-
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-	pid_t pid;		/* process that owns the session; 0: none */
-	mqd_t req, rep;
-	char rep_name[SHJ_QUEUE_NAME_MAX];
-	uint32_t session, seq;
-	uint64_t secret;
-	unsigned int nqueues;	/* reply queues made so far, for unique names */
-} conn = { .req = (mqd_t)-1, .rep = (mqd_t)-1 };
-
-static struct timespec deadline(int ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	return ts;
-}
-
-/* Drop the session's resources; after fork only the descriptors are ours. */
-static void teardown(void)
-{
-	if (conn.req != (mqd_t)-1)
-		mq_close(conn.req);
-	if (conn.rep != (mqd_t)-1) {
-		mq_close(conn.rep);
-		if (conn.pid == getpid())
-			mq_unlink(conn.rep_name);
-	}
-	conn.req = conn.rep = (mqd_t)-1;
-	conn.pid = 0;
-	conn.session = 0;
-	conn.secret = 0;
-}
-
-/* One request/reply exchange. Caller holds lock. */
-static int call(struct shj_req *req, struct shj_rep *rep)
-{
-	struct timespec ts;
-	char buf[sizeof(*rep) + 1];
-	ssize_t n;
-	int err;
-
-	req->version = SHJ_PROTO_VERSION;
-	req->size = sizeof(*req);
-	req->seq = ++conn.seq;
-	req->pid = conn.pid;
-	req->session = conn.session;
-	req->secret = conn.secret;
-
-	ts = deadline(SEND_TIMEOUT_MS);
-	if (mq_timedsend(conn.req, (const char *)req, sizeof(*req), 0, &ts))
-		return errno == ETIMEDOUT ? -ETIMEDOUT : -errno;
-
-	ts = deadline(REPLY_TIMEOUT_MS);
-	for (;;) {
-		n = mq_timedreceive(conn.rep, buf, sizeof(buf), NULL, &ts);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		err = shj_rep_check(buf, (size_t)n, req);
-		if (err == -ESTALE)	/* a late answer to an earlier call */
-			continue;
-		if (err)
-			return err;
-		memcpy(rep, buf, sizeof(*rep));
-		return rep->status;
-	}
-}
+static struct shj_conn conn = SHJ_CONN_INIT;
 
 static int connect_locked(void)
 {
-	struct mq_attr attr = {
-		.mq_maxmsg = SHJ_REPLY_QUEUE_DEPTH,
-		.mq_msgsize = sizeof(struct shj_rep) + 1,
-	};
-	struct shj_req req;
-	struct shj_rep rep;
-	int err;
-
-	if (conn.pid == getpid())
-		return 0;
-	if (conn.pid)		/* inherited across fork: not ours */
-		teardown();
-	conn.pid = getpid();
-
-	conn.req = mq_open(SHJ_REQUEST_QUEUE, O_WRONLY | O_CLOEXEC);
-	if (conn.req == (mqd_t)-1) {
-		err = errno == ENOENT ? -ECONNREFUSED : -errno;
-		goto fail;
-	}
-	do {
-		err = shj_reply_queue_name(conn.rep_name, sizeof(conn.rep_name),
-					   conn.pid, conn.nqueues++);
-		if (err)
-			goto fail;
-		conn.rep = mq_open(conn.rep_name,
-				   O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-				   0600, &attr);
-	} while (conn.rep == (mqd_t)-1 && errno == EEXIST);
-	if (conn.rep == (mqd_t)-1) {
-		err = -errno;
-		goto fail;
-	}
-
-	memset(&req, 0, sizeof(req));
-	req.op = SHJ_OP_HELLO;
-	memcpy(req.reply_queue, conn.rep_name, sizeof(req.reply_queue));
-	err = call(&req, &rep);
-	if (err)
-		goto fail;
-	conn.session = rep.session;
-	conn.secret = rep.secret;
-	return 0;
-fail:
-	teardown();
-	return err;
+	return shj_conn_open(&conn, sizeof(struct shj_rep));
 }
 
 /* A call inside an open session; a session the daemon lost is reopened once. */
@@ -162,12 +40,12 @@ static int session_call(struct shj_req *req)
 		err = connect_locked();
 		if (err)
 			return err;
-		err = call(req, &rep);
+		err = shj_conn_call(&conn, req, &rep, sizeof(rep));
 		if (err == -ETIMEDOUT || err == -EBADMSG || err == -EPROTO)
-			teardown();	/* daemon gone or confused: start afresh */
+			shj_conn_drop(&conn);	/* daemon gone or confused: start afresh */
 		if (err != -ENOTCONN)
 			return err;
-		teardown();		/* daemon restarted: session unknown */
+		shj_conn_drop(&conn);	/* daemon restarted: session unknown */
 	}
 	return err;
 }
@@ -192,9 +70,9 @@ SHJ_EXPORT int shj_close(void)
 	if (conn.pid == getpid()) {
 		memset(&req, 0, sizeof(req));
 		req.op = SHJ_OP_BYE;
-		err = call(&req, &rep);
+		err = shj_conn_call(&conn, &req, &rep, sizeof(rep));
 	}
-	teardown();
+	shj_conn_drop(&conn);
 	pthread_mutex_unlock(&lock);
 	return err;
 }

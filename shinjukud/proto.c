@@ -21,7 +21,7 @@ int shj_req_check(const void *buf, size_t len)
 		return -EBADMSG;
 	if (r.op < SHJ_OP_HELLO || r.op >= SHJ_OP_MAX)
 		return -EOPNOTSUPP;
-	if (r.pid <= 0 || r.reserved != 0)
+	if (r.pid <= 0 || (r.index && r.op != SHJ_OP_STATS))
 		return -EINVAL;
 
 	switch (r.op) {
@@ -34,6 +34,10 @@ int shj_req_check(const void *buf, size_t len)
 		return 0;
 	case SHJ_OP_BYE:
 		if (r.tid || r.qos)
+			return -EINVAL;
+		break;
+	case SHJ_OP_STATS:
+		if (r.tid || r.qos || r.index >= SHJ_STATS_PAGES_MAX)
 			return -EINVAL;
 		break;
 	case SHJ_OP_REGISTER:
@@ -53,19 +57,36 @@ int shj_req_check(const void *buf, size_t len)
 	return 0;
 }
 
+size_t shj_rep_size(int op)
+{
+	return op == SHJ_OP_STATS ? sizeof(struct shj_rep_page) : sizeof(struct shj_rep);
+}
+
+/* An error is answered with a plain struct shj_rep whatever the op. */
 int shj_rep_check(const void *buf, size_t len, const struct shj_req *req)
 {
 	struct shj_rep r;
 
-	if (len != sizeof(r))
+	if (len < sizeof(r))
 		return -EBADMSG;
 	memcpy(&r, buf, sizeof(r));
 	if (r.version != SHJ_PROTO_VERSION)
 		return -EPROTO;
-	if (r.size != sizeof(r))
+	if (r.size != len ||
+	    (len != sizeof(r) && len != shj_rep_size(req->op)))
 		return -EBADMSG;
 	if (r.op != req->op || r.seq != req->seq)
 		return -ESTALE;
+	if (len == sizeof(r) && r.status == 0 && shj_rep_size(req->op) != len)
+		return -EBADMSG;	/* success must carry the op's payload */
+	if (len != sizeof(r)) {
+		uint32_t count;
+
+		memcpy(&count, (const char *)buf + offsetof(struct shj_rep_page, count),
+		       sizeof(count));
+		if (r.status || count > SHJ_KV_PER_PAGE)
+			return -EBADMSG;
+	}
 	if (r.status > 0 || r.status < -4095)
 		return -EBADMSG;
 	return 0;

@@ -34,6 +34,9 @@ enum shj_op {
 	SHJ_OP_SET_QOS,		/* tid, qos */
 	SHJ_OP_IDLE,		/* tid: mark idle (no request to serve) */
 	SHJ_OP_RUNNABLE,	/* tid: mark runnable (has a request) */
+	SHJ_OP_STATS,		/* index: page of counters, answered with a
+				 * struct shj_rep_page (needs a reply queue
+				 * whose messages are that large) */
 	SHJ_OP_MAX,
 };
 
@@ -47,7 +50,7 @@ struct shj_req {
 	int32_t pid;		/* the sending process */
 	int32_t tid;		/* all but HELLO, BYE: a thread of pid */
 	int32_t qos;		/* REGISTER, SET_QOS: 0 .. SHJ_QOS_MAX - 1 */
-	uint32_t reserved;	/* must be 0 */
+	uint32_t index;		/* STATS: page; otherwise 0 */
 	char reply_queue[SHJ_QUEUE_NAME_MAX]; /* HELLO: "/shj-<pid>-<n>" */
 };
 
@@ -62,8 +65,29 @@ struct shj_rep {
 	uint64_t secret;	/* HELLO: the session's secret */
 };
 
+/* STATS answers in pages of named counters. Names are stable: README.md
+ * lists them. */
+#define SHJ_KV_PER_PAGE		32
+#define SHJ_KV_KEY_MAX		32	/* with the NUL */
+#define SHJ_STATS_PAGES_MAX	64
+
+struct shj_kv {
+	char key[SHJ_KV_KEY_MAX];
+	uint64_t value;
+};
+
+struct shj_rep_page {
+	struct shj_rep rep;	/* rep.size = sizeof(struct shj_rep_page) */
+	uint32_t count;		/* entries used in kv[] */
+	uint32_t more;		/* another page follows */
+	struct shj_kv kv[SHJ_KV_PER_PAGE];
+};
+
 /* Check a received request: 0, or the negative errno to answer with. */
 int shj_req_check(const void *buf, size_t len);
+
+/* The size of the reply to a request of this op. */
+size_t shj_rep_size(int op);
 
 /* Check a received reply against the request it answers: 0 or -errno. */
 int shj_rep_check(const void *buf, size_t len, const struct shj_req *req);

@@ -237,6 +237,37 @@ static int do_change(struct shj_server *s, struct shj_session *ss,
 	return err;
 }
 
+/* STATS: one page of the counters, on a reply queue large enough for it. */
+static int do_stats(struct shj_server *s, struct shj_session *ss,
+		    const struct shj_req *req)
+{
+	static struct shj_kv all[SHJ_KV_PER_PAGE * SHJ_STATS_PAGES_MAX];
+	struct shj_rep_page pg;
+	struct mq_attr attr;
+	unsigned int n, first = req->index * SHJ_KV_PER_PAGE;
+
+	if (mq_getattr(ss->rep, &attr) || attr.mq_msgsize < (long)sizeof(pg))
+		return -EMSGSIZE;
+	if (!s->sched.collect)
+		return -EOPNOTSUPP;
+	n = s->sched.collect(s->sched.ctx, all, sizeof(all) / sizeof(all[0]));
+
+	memset(&pg, 0, sizeof(pg));
+	pg.rep = (struct shj_rep){
+		.version = SHJ_PROTO_VERSION,
+		.op = req->op,
+		.size = sizeof(pg),
+		.seq = req->seq,
+	};
+	if (first < n) {
+		pg.count = n - first < SHJ_KV_PER_PAGE ? n - first : SHJ_KV_PER_PAGE;
+		memcpy(pg.kv, all + first, pg.count * sizeof(pg.kv[0]));
+		pg.more = first + pg.count < n;
+	}
+	mq_send(ss->rep, (const char *)&pg, sizeof(pg), 0);
+	return 0;
+}
+
 static void handle_one(struct shj_server *s, const char *buf, ssize_t len)
 {
 	struct shj_session *ss;
@@ -272,6 +303,11 @@ static void handle_one(struct shj_server *s, const char *buf, ssize_t len)
 		return;
 	case SHJ_OP_REGISTER:
 		reply(s, ss, &req, do_register(s, ss, &req));
+		return;
+	case SHJ_OP_STATS:
+		err = do_stats(s, ss, &req);
+		if (err)
+			reply(s, ss, &req, err);
 		return;
 	default:
 		reply(s, ss, &req, do_change(s, ss, &req));

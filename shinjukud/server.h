@@ -42,6 +42,9 @@ struct shj_sched {
 	int tasks_fd;		/* task storage shj_tasks */
 	int nudge_fd;		/* syscall program shinjuku_nudge */
 	unsigned int nr_levels;	/* QoS levels 0 .. nr_levels - 1 */
+	/* STATS: fill kv[0 .. max-1] with every counter; returns how many */
+	unsigned int (*collect)(void *ctx, struct shj_kv *kv, unsigned int max);
+	void *ctx;
 };
 
 struct shj_server {

@@ -265,51 +265,83 @@ static void sum_percpu(int fd, u64 *out, u32 n)
 	free(vals);
 }
 
-/* " name=[b:count ...]" for the non-empty buckets of a log2 histogram */
-static void print_hist(const char *name, const u64 *hist)
-{
-	int b, any = 0;
+struct daemon {
+	struct shinjuku_bpf *skel;
+	struct shj_server srv;
+};
 
-	for (b = 0; b < SHJ_HIST_BUCKETS; b++) {
-		if (!hist[b])
-			continue;
-		fprintf(stderr, "%s%d:%llu", any ? " " : " [", b,
-			(unsigned long long)hist[b]);
-		any = 1;
-	}
-	if (any)
-		fprintf(stderr, "]%s", name);
+static void kv_put(struct shj_kv *kv, unsigned int *n, unsigned int max,
+		   u64 value, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (*n >= max)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(kv[*n].key, sizeof(kv[*n].key), fmt, ap);
+	va_end(ap);
+	kv[(*n)++].value = value;
 }
 
-static void print_stats(struct shinjuku_bpf *skel,
-			const struct shj_server *srv)
+/*
+ * Every counter, by the stable names README.md documents: the scheduler's
+ * (summed over CPUs), the daemon's, the configuration, queue lengths, and the
+ * non-empty buckets of the log2 histograms (bucket b = [2^b, 2^(b+1)) ns).
+ */
+static unsigned int collect_stats(void *ctx, struct shj_kv *kv, unsigned int max)
 {
 	static const char *names[] = SHJ_STAT_NAMES;
 	static u64 wait[SHJ_QOS_MAX * SHJ_HIST_BUCKETS];
+	struct daemon *d = ctx;
+	const struct shj_server *srv = &d->srv;
+	struct shinjuku_bpf *skel = d->skel;
 	u64 sums[SHJ_NR_STATS];
-	u32 idx, l;
+	unsigned int n = 0, l, b;
 
 	sum_percpu(bpf_map__fd(skel->maps.shj_stats), sums, SHJ_NR_STATS);
-	fprintf(stderr, "shinjukud: stats:");
-	for (idx = 0; idx < SHJ_NR_STATS; idx++)
-		fprintf(stderr, " %s=%llu", names[idx], (unsigned long long)sums[idx]);
-	fprintf(stderr, " requests=%llu errors=%llu dropped=%llu sessions=%llu threads=%u\n",
-		(unsigned long long)srv->stats.requests,
-		(unsigned long long)srv->stats.errors,
-		(unsigned long long)srv->stats.dropped,
-		(unsigned long long)srv->stats.sessions, srv->nthreads);
-
-	fprintf(stderr, "shinjukud: queued:");
+	for (b = 0; b < SHJ_NR_STATS; b++)
+		kv_put(kv, &n, max, sums[b], "%s", names[b]);
+	kv_put(kv, &n, max, srv->stats.requests, "requests");
+	kv_put(kv, &n, max, srv->stats.errors, "errors");
+	kv_put(kv, &n, max, srv->stats.dropped, "dropped");
+	kv_put(kv, &n, max, srv->stats.sessions, "sessions");
+	kv_put(kv, &n, max, srv->nthreads, "threads");
+	kv_put(kv, &n, max, opt.qos_levels, "qos_levels");
+	kv_put(kv, &n, max, opt.slice_us * 1000, "slice_ns");
+	kv_put(kv, &n, max, opt.preempt_us * 1000, "preempt_ns");
+	kv_put(kv, &n, max, (u64)opt.switch_all, "switch_all");
 	for (l = 0; l < opt.qos_levels; l++)
-		fprintf(stderr, " q%u=%u", l, skel->bss->nr_queued[l]);
-	fprintf(stderr, " idle=%u background=%u\n", skel->bss->nr_queued[SHJ_QOS_MAX],
-		skel->bss->nr_queued[SHJ_QOS_MAX + 1]);
+		kv_put(kv, &n, max, skel->bss->nr_queued[l], "queued_q%u", l);
+	kv_put(kv, &n, max, skel->bss->nr_queued[SHJ_QOS_MAX], "queued_idle");
+	kv_put(kv, &n, max, skel->bss->nr_queued[SHJ_QOS_MAX + 1], "queued_background");
+	for (b = 0; b < SHJ_HIST_BUCKETS; b++)
+		if (skel->bss->late_hist[b])
+			kv_put(kv, &n, max, skel->bss->late_hist[b], "check_late_log2ns_b%u", b);
+	sum_percpu(bpf_map__fd(skel->maps.shj_wait_hist), wait,
+		   SHJ_QOS_MAX * SHJ_HIST_BUCKETS);
+	for (l = 0; l < opt.qos_levels; l++)
+		for (b = 0; b < SHJ_HIST_BUCKETS; b++)
+			if (wait[l * SHJ_HIST_BUCKETS + b])
+				kv_put(kv, &n, max, wait[l * SHJ_HIST_BUCKETS + b],
+				       "wait_log2ns_q%u_b%u", l, b);
+	return n;
+}
+
+static void print_stats(struct daemon *d)
+{
+	static struct shj_kv kv[SHJ_KV_PER_PAGE * SHJ_STATS_PAGES_MAX];
+	unsigned int n = collect_stats(d, kv, sizeof(kv) / sizeof(kv[0])), i;
+
+	fprintf(stderr, "shinjukud: stats:");
+	for (i = 0; i < n; i++)
+		fprintf(stderr, " %s=%llu", kv[i].key, (unsigned long long)kv[i].value);
+	fputc('\n', stderr);
 
 	if (opt.prog_stats) {
 		struct bpf_program *prog;
 
 		fprintf(stderr, "shinjukud: prog_mean_ns:");
-		bpf_object__for_each_program(prog, skel->obj) {
+		bpf_object__for_each_program(prog, d->skel->obj) {
 			struct bpf_prog_info info;
 			__u32 len = sizeof(info);
 
@@ -322,25 +354,6 @@ static void print_stats(struct shinjuku_bpf *skel,
 				(unsigned long long)(info.run_time_ns / info.run_cnt),
 				(unsigned long long)info.run_cnt);
 		}
-		fputc('\n', stderr);
-	}
-
-	/* log2 histograms, bucket b = [2^b, 2^(b+1)) ns */
-	fprintf(stderr, "shinjukud: check_late_log2ns:");
-	print_hist("", skel->bss->late_hist);
-	fputc('\n', stderr);
-	sum_percpu(bpf_map__fd(skel->maps.shj_wait_hist), wait,
-		   SHJ_QOS_MAX * SHJ_HIST_BUCKETS);
-	for (l = 0; l < opt.qos_levels; l++) {
-		const u64 *h = wait + l * SHJ_HIST_BUCKETS;
-		int b, any = 0;
-
-		for (b = 0; b < SHJ_HIST_BUCKETS; b++)
-			any |= h[b] != 0;
-		if (!any)
-			continue;
-		fprintf(stderr, "shinjukud: wait_log2ns q%u:", l);
-		print_hist("", h);
 		fputc('\n', stderr);
 	}
 }
@@ -364,6 +377,41 @@ static const char *exit_kind_str(int kind)
 static int exit_kind(const struct shinjuku_bpf *skel)
 {
 	return __atomic_load_n(&skel->bss->exit_info.kind, __ATOMIC_ACQUIRE);
+}
+
+/* --verbose: have the verifier report its statistics for each program. */
+#define VLOG_SIZE 4096
+static void verifier_stats_setup(struct shinjuku_bpf *skel)
+{
+	struct bpf_program *prog;
+
+	bpf_object__for_each_program(prog, skel->obj) {
+		char *buf = calloc(1, VLOG_SIZE);
+
+		if (!buf)
+			continue;
+		bpf_program__set_log_buf(prog, buf, VLOG_SIZE);
+		bpf_program__set_log_level(prog, 4);	/* BPF_LOG_STATS */
+	}
+}
+
+static void verifier_stats_print(struct shinjuku_bpf *skel)
+{
+	struct bpf_program *prog;
+	size_t size;
+
+	bpf_object__for_each_program(prog, skel->obj) {
+		char *buf = (char *)bpf_program__log_buf(prog, &size), *line;
+
+		if (!buf)
+			continue;
+		line = strstr(buf, "\nprocessed ");
+		if (line++) {
+			line[strcspn(line, "\n")] = '\0';
+			logmsg("verifier: %s: %s", bpf_program__name(prog), line);
+		}
+		free(buf);
+	}
 }
 
 /*
@@ -413,8 +461,9 @@ static double now_secs(void)
 }
 
 /* Serve until a signal or the kernel's ejection. */
-static int serve(struct shinjuku_bpf *skel, struct shj_server *srv, int sigfd)
+static int serve(struct daemon *d, int sigfd)
 {
+	struct shj_server *srv = &d->srv;
 	struct pollfd fds[2 + MAX_SESSIONS];
 	double next_stats = now_secs() + opt.stats_secs;
 	int n, i;
@@ -428,7 +477,7 @@ static int serve(struct shinjuku_bpf *skel, struct shj_server *srv, int sigfd)
 			logmsg("poll: %s", strerror(errno));
 			return EXIT_RUNTIME;
 		}
-		if (exit_kind(skel))
+		if (exit_kind(d->skel))
 			return EXIT_EJECTED;
 		if (fds[0].revents) {
 			struct signalfd_siginfo si;
@@ -443,7 +492,7 @@ static int serve(struct shinjuku_bpf *skel, struct shj_server *srv, int sigfd)
 			if (fds[i].revents)
 				shj_server_reap(srv, fds[i].fd);
 		if (opt.stats_secs && now_secs() >= next_stats) {
-			print_stats(skel, srv);
+			print_stats(d);
 			next_stats += opt.stats_secs;
 		}
 	}
@@ -451,9 +500,9 @@ static int serve(struct shinjuku_bpf *skel, struct shj_server *srv, int sigfd)
 
 int main(int argc, char **argv)
 {
+	static struct daemon d;
 	struct shinjuku_bpf *skel = NULL;
 	struct bpf_link *link = NULL;
-	struct shj_server srv;
 	struct shj_sched sched;
 	int ret, err, sigfd, ncpus;
 
@@ -491,7 +540,11 @@ int main(int argc, char **argv)
 	if (!opt.switch_all)
 		skel->struct_ops.shinjuku_ops->flags |= SCX_OPS_SWITCH_PARTIAL;
 	skel->struct_ops.shinjuku_ops->timeout_ms = (u32)opt.watchdog_ms;
+	if (opt.verbose)
+		verifier_stats_setup(skel);
 	err = shinjuku_bpf__load(skel);
+	if (opt.verbose)
+		verifier_stats_print(skel);
 	if (err) {
 		logmsg("cannot load the scheduler: %s%s", strerror(-err),
 		       err == -EPERM ? " (run as root)" : "");
@@ -521,7 +574,10 @@ int main(int argc, char **argv)
 	sched.tasks_fd = bpf_map__fd(skel->maps.shj_tasks);
 	sched.nudge_fd = bpf_program__fd(skel->progs.shinjuku_nudge);
 	sched.nr_levels = (unsigned int)opt.qos_levels;
-	err = shj_server_open(&srv, &sched, MAX_SESSIONS,
+	sched.collect = collect_stats;
+	sched.ctx = &d;
+	d.skel = skel;
+	err = shj_server_open(&d.srv, &sched, MAX_SESSIONS,
 			      (unsigned int)opt.max_threads);
 	if (err) {
 		logmsg("cannot create the request queue %s: %s",
@@ -535,10 +591,10 @@ int main(int argc, char **argv)
 	       (unsigned long long)opt.slice_us,
 	       (unsigned long long)opt.preempt_us, SHJ_REQUEST_QUEUE);
 
-	ret = serve(skel, &srv, sigfd);
+	ret = serve(&d, sigfd);
 
-	print_stats(skel, &srv);
-	shj_server_close(&srv);
+	print_stats(&d);
+	shj_server_close(&d.srv);
 	if (ret == EXIT_EJECTED) {
 		const struct shj_exit_info *ei = &skel->bss->exit_info;
 

@@ -23,8 +23,8 @@ t "make install DESTDIR PREFIX" make -s install DESTDIR="$root" PREFIX=$prefix
 lib=$root$prefix/lib
 t "library, soname link and dev link installed" \
   test -f "$lib/libshinjuku.so.0.1.0" -a -L "$lib/libshinjuku.so.0" -a -L "$lib/libshinjuku.so"
-t "header, pkg-config file and daemon installed" \
-  test -f "$root$prefix/include/shinjuku.h" -a -f "$lib/pkgconfig/shinjuku.pc" -a -x "$root$prefix/sbin/shinjukud"
+t "header, pkg-config file, shinjukud and shjctl installed" \
+  test -f "$root$prefix/include/shinjuku.h" -a -f "$lib/pkgconfig/shinjuku.pc" -a -x "$root$prefix/sbin/shinjukud" -a -x "$root$prefix/bin/shjctl"
 
 exported() { nm -D --defined-only "$lib/libshinjuku.so" | awk '$2 == "T" || $2 == "D" || $2 == "B" { print $3 }'; }
 only_shj() { exported | tee "$D/syms" | grep -qv '^shj_' && return 1; test -s "$D/syms"; }

@@ -92,6 +92,15 @@ test_daemon_rejects_bad_usage() {
   check "unknown option: no usage" grep -q '^Usage:' "$T/err"
   $B/shinjukud extra-arg 2>/dev/null; rc=$?
   check "stray argument: exit $rc, want 1" test $rc = 1
+  local bad
+  for bad in "-q 0" "-q 33" "--qos-levels x" "-p 0" "--preempt-us 100001" \
+             "--max-threads 0" "--watchdog-ms 30001" "--stats 0" "-s 1x"; do
+    # shellcheck disable=SC2086
+    $B/shinjukud $bad 2>"$T/err"; rc=$?
+    check "shinjukud $bad: exit $rc, want 1" test $rc = 1
+    check "shinjukud $bad: no clear message ($(cat "$T/err"))" \
+      grep -q "is not a number of" "$T/err"
+  done
   $B/shinjukud --help >"$T/out"; rc=$?
   check "--help: exit $rc, want 0" test $rc = 0
   check "--help: no usage on stdout" grep -q '^Usage:' "$T/out"
@@ -303,6 +312,31 @@ test_stress_no_ejection() {
   check "ejected: $(grep ejected "$T/d.log")" test -z "$(grep ejected "$T/d.log")"
 }
 
+test_shjctl() {
+  local rc
+  $B/shjctl status >"$T/out" 2>&1; rc=$?
+  check "shjctl status with no daemon: exit $rc, want 2" test $rc = 2
+  check "shjctl status with no daemon: $(cat "$T/out")" grep -q 'not running' "$T/out"
+  $B/shjctl frobnicate >/dev/null 2>&1; rc=$?
+  check "shjctl frobnicate: exit $rc, want 1" test $rc = 1
+  start_daemon "$T/d.log" -q 4 || return
+  $B/shjctl status >"$T/out" 2>&1
+  sed 's/^/  /' "$T/out"
+  check "shjctl status: $(cat "$T/out")" grep -q 'running, partial mode, 4 QoS levels' "$T/out"
+  # as an unprivileged user, in JSON: one object of name:number pairs
+  setpriv --reuid=1002 --regid=1002 --clear-groups $B/shjctl stats --json >"$T/json" 2>&1
+  cut -c1-300 "$T/json" | sed 's/^/  /'
+  check "shjctl stats --json is not one flat JSON object" \
+    grep -Eq '^\{"[a-z0-9_]+":[0-9]+(,"[a-z0-9_]+":[0-9]+)*\}$' "$T/json"
+  for k in enqueue dispatch prio_boost preempt_idle preempt_qos preempt_slice checks \
+           check_late_ns idle_runs queued_q3 queued_idle threads; do
+    check "shjctl stats --json lacks $k" grep -q "\"$k\":" "$T/json"
+  done
+  check "queued_q4 present with 4 levels" test -z "$(grep '"queued_q4"' "$T/json")"
+  $B/shjctl stats >"$T/txt"
+  check "shjctl stats: checks not counting" test "$(sed -n 's/^checks=//p' "$T/txt")" -gt 0
+}
+
 echo "kernel: $(uname -r)"
 all_tests=(test_kernel_has_sched_ext test_daemon_rejects_bad_usage
   test_no_daemon_fails_fast test_attach_and_detach test_second_daemon_refused
@@ -310,7 +344,7 @@ all_tests=(test_kernel_has_sched_ext test_daemon_rejects_bad_usage
   test_daemon_sigkill test_round_robin_within_a_level
   test_higher_level_preempts_lower test_idle_marked_runs_only_in_background
   test_prio_boost_after_higher_class test_unregistered_ext_thread_runs_lowest
-  test_switch_all_batch_gets_what_is_left test_stress_no_ejection)
+  test_switch_all_batch_gets_what_is_left test_shjctl test_stress_no_ejection)
 # usage: run.sh [TEST...]   (default: all, in this order)
 (($#)) || set -- "${all_tests[@]}"
 for t in "$@"; do

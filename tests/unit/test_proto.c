@@ -23,7 +23,7 @@ static struct shj_req good(int op)
 		r.session = 3;
 		r.secret = 0x1122334455667788ULL;
 	}
-	if (op != SHJ_OP_HELLO && op != SHJ_OP_BYE)
+	if (op != SHJ_OP_HELLO && op != SHJ_OP_BYE && op != SHJ_OP_STATS)
 		r.tid = 1235;
 	if (op == SHJ_OP_REGISTER || op == SHJ_OP_SET_QOS)
 		r.qos = 1;
@@ -61,7 +61,15 @@ START_TEST(test_bad_header)
 	r.op = 0xffff;
 	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EOPNOTSUPP);
 	r = good(SHJ_OP_REGISTER);
-	r.reserved = 1;
+	r.index = 1;		/* only STATS pages */
+	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
+	r = good(SHJ_OP_STATS);
+	r.index = SHJ_STATS_PAGES_MAX - 1;
+	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), 0);
+	r.index = SHJ_STATS_PAGES_MAX;
+	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
+	r.index = 0;
+	r.tid = 5;
 	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
 	r = good(SHJ_OP_REGISTER);
 	r.pid = 0;
@@ -165,6 +173,36 @@ START_TEST(test_reply_check)
 }
 END_TEST
 
+START_TEST(test_stats_pages)
+{
+	struct shj_req q = good(SHJ_OP_STATS);
+	struct shj_rep_page pg;
+
+	memset(&pg, 0, sizeof(pg));
+	pg.rep.version = SHJ_PROTO_VERSION;
+	pg.rep.op = q.op;
+	pg.rep.size = sizeof(pg);
+	pg.rep.seq = q.seq;
+	pg.count = SHJ_KV_PER_PAGE;
+	ck_assert_int_eq(shj_rep_check(&pg, sizeof(pg), &q), 0);
+	pg.count = SHJ_KV_PER_PAGE + 1;
+	ck_assert_int_eq(shj_rep_check(&pg, sizeof(pg), &q), -EBADMSG);
+	pg.count = 0;
+	pg.rep.size = sizeof(pg.rep);	/* size field disagrees with length */
+	ck_assert_int_eq(shj_rep_check(&pg, sizeof(pg), &q), -EBADMSG);
+	/* an error comes as a plain reply; a success must carry the page */
+	pg.rep.status = -EMSGSIZE;
+	ck_assert_int_eq(shj_rep_check(&pg.rep, sizeof(pg.rep), &q), 0);
+	pg.rep.status = 0;
+	ck_assert_int_eq(shj_rep_check(&pg.rep, sizeof(pg.rep), &q), -EBADMSG);
+	/* a page answering a request that wants a plain reply */
+	q = good(SHJ_OP_IDLE);
+	pg.rep.op = q.op;
+	pg.rep.size = sizeof(pg);
+	ck_assert_int_eq(shj_rep_check(&pg, sizeof(pg), &q), -EBADMSG);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("proto");
@@ -178,6 +216,7 @@ int main(void)
 	tcase_add_test(tc, test_hello_fields);
 	tcase_add_test(tc, test_queue_names);
 	tcase_add_test(tc, test_reply_check);
+	tcase_add_test(tc, test_stats_pages);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause */
+/* Internal: one client session with shinjukud (libshinjuku and shjctl).
+ * Not thread-safe by itself: callers serialise. */
+#ifndef SHJ_CONN_H
+#define SHJ_CONN_H
+
+#include <mqueue.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../shinjukud/proto.h"
+
+struct shj_conn {
+	pid_t pid;		/* process that owns the session; 0: none */
+	mqd_t req, rep;
+	size_t rep_size;	/* largest reply the reply queue takes */
+	char rep_name[SHJ_QUEUE_NAME_MAX];
+	uint32_t session, seq;
+	uint64_t secret;
+	unsigned int nqueues;	/* reply queues made so far, for unique names */
+};
+
+#define SHJ_CONN_INIT { .req = (mqd_t)-1, .rep = (mqd_t)-1 }
+
+/* Open the session if this process has none (after fork() the parent's is
+ * dropped). rep_size: the largest reply expected. 0 or -errno. */
+int shj_conn_open(struct shj_conn *c, size_t rep_size);
+
+/* Drop the session's queues without telling the daemon. */
+void shj_conn_drop(struct shj_conn *c);
+
+/* Send req (version, size, seq, pid, session filled in) and wait, bounded,
+ * for its reply into rep (rep_size bytes at most). Returns the reply's
+ * status or a transport error. */
+int shj_conn_call(struct shj_conn *c, struct shj_req *req, void *rep,
+		  size_t rep_size);
+
+#endif
