@@ -461,28 +461,14 @@ static int check_timerfn(void *map, int *key, struct check_timer *ct)
 	return 0;
 }
 
-/*
- * Run by shinjukud (bpf_prog_test_run) after it changed a thread's mark or
- * level: move the thread to the queue it now belongs in, and preempt where
- * the change makes it due at once.
- */
-SEC("syscall")
-int shinjuku_nudge(struct shj_nudge_args *args)
+/* p's state changed: move it to the queue it now belongs in, and preempt
+ * where the change makes it due at once. */
+static void nudge(struct task_struct *p)
 {
-	struct task_struct *p, *q;
-	s32 tid = args->tid, rank;
-	u64 from, to;
+	struct task_struct *q;
+	s32 rank = rank_of(p), tid = p->pid;
+	u64 from, to = dsq_of(rank);
 
-	p = bpf_task_from_pid(tid);
-	if (!p) {
-		args->ret = -3;	/* -ESRCH */
-		return 0;
-	}
-	args->ret = 0;
-	rank = rank_of(p);
-	to = dsq_of(rank);
-
-	bpf_rcu_read_lock();	/* syscall programs sleep; the DSQ walk may not */
 	if (scx_bpf_task_running(p)) {
 		s32 cpu = scx_bpf_task_cpu(p);
 		struct shj_cpu_run *cr = cpu_run_of(cpu);
@@ -490,23 +476,73 @@ int shinjuku_nudge(struct shj_nudge_args *args)
 		cr->rank = rank;
 		if (rank == RANK_IDLE && top_waiting() > RANK_IDLE)
 			kick_preempt(cpu, cr, SHJ_STAT_PREEMPT_IDLE);
-	} else if (p->scx.flags & SCX_TASK_QUEUED) {
-		/* Waiting in the queue of its old state? Move it. */
-		from = BPF_CORE_READ(p, scx.dsq, id);
-		if (from != to && from <= BG_DSQ) {
-			bpf_for_each(scx_dsq, q, from, 0) {
-				if (q->pid != tid)
-					continue;
-				if (scx_bpf_dsq_move(BPF_FOR_EACH_ITER, q, to, 0))
-					stat_inc(SHJ_STAT_NUDGE_MOVE);
-				break;
-			}
-		}
-		if (rank >= 0)
-			kick_for(p, rank);
+		return;
 	}
-	bpf_rcu_read_unlock();
+	if (!(p->scx.flags & SCX_TASK_QUEUED))
+		return;		/* blocked: its next wake-up queues it right */
+	/* Waiting in the queue of its old state? Move it. */
+	from = BPF_CORE_READ(p, scx.dsq, id);
+	if (from != to && from <= BG_DSQ) {
+		bpf_for_each(scx_dsq, q, from, 0) {
+			if (q->pid != tid)
+				continue;
+			if (scx_bpf_dsq_move(BPF_FOR_EACH_ITER, q, to, 0))
+				stat_inc(SHJ_STAT_NUDGE_MOVE);
+			break;
+		}
+	}
+	if (rank >= 0)
+		kick_for(p, rank);
+}
+
+/*
+ * Run by shinjukud (bpf_prog_test_run) to change registered threads' state;
+ * see struct shj_apply_args. It loads on kernels without sched_ext too
+ * (shinjukud --dry-run): the scheduling part is skipped there.
+ */
+/* One entry of shinjuku_apply: 0, -ESRCH or -ENOENT. A global function,
+ * verified once, however many entries the caller unrolls. */
+__attribute__((noinline)) int shj_apply_one(s32 tid, u32 qos, u32 flags)
+{
+	struct task_struct *p = bpf_task_from_pid(tid);
+	struct shj_task *t;
+
+	if (!p)
+		return -3;	/* -ESRCH */
+	t = bpf_task_storage_get(&shj_tasks, p, NULL, 0);
+	if (!t) {
+		bpf_task_release(p);
+		return -2;	/* -ENOENT */
+	}
+	t->qos = qos;
+	t->flags = flags;
+	if (bpf_ksym_exists(scx_bpf_task_running)) {
+		bpf_rcu_read_lock();	/* the DSQ walk may not sleep */
+		nudge(p);
+		bpf_rcu_read_unlock();
+	}
 	bpf_task_release(p);
+	return 0;
+}
+
+/* Written out: a syscall program reads its context at constant offsets. */
+#define APPLY1(i)	if ((i) < n) args->e[i].ret = shj_apply_one(args->e[i].tid, \
+				args->e[i].qos, args->e[i].flags)
+#define APPLY4(i)	APPLY1(i); APPLY1((i) + 1); APPLY1((i) + 2); APPLY1((i) + 3)
+#define APPLY16(i)	APPLY4(i); APPLY4((i) + 4); APPLY4((i) + 8); APPLY4((i) + 12)
+
+SEC("syscall")
+int shinjuku_apply(struct shj_apply_args *args)
+{
+	u32 n = args->count;
+
+	if (n > SHJ_APPLY_MAX)
+		return -22;	/* -EINVAL */
+	_Static_assert(SHJ_APPLY_MAX == 64, "APPLY16 x 4 below");
+	APPLY16(0);
+	APPLY16(16);
+	APPLY16(32);
+	APPLY16(48);
 	return 0;
 }
 

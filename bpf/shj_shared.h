@@ -69,12 +69,28 @@ struct shj_cpu_run {
 	__u32 kicked;		/* a preemption was sent for this run */
 };
 
-/* Context of the SEC("syscall") program shinjuku_nudge, run by shinjukud
- * after it changed a thread's state: moves the thread between queues and
- * kicks CPUs where the change makes preemption due at once. */
-struct shj_nudge_args {
+/*
+ * Context of the SEC("syscall") program shinjuku_apply, which shinjukud runs
+ * to change the state of registered threads, a batch per call: for each
+ * entry it writes qos and flags into the thread's existing shj_tasks entry
+ * (it never creates one: registering is done through a pidfd), moves the
+ * thread to the queue it now belongs in, and kicks CPUs where the change
+ * makes preemption due at once.
+ */
+#define SHJ_APPLY_MAX	64
+
+struct shj_apply_entry {
 	__s32 tid;
-	__s32 ret;		/* 0 or -ESRCH */
+	__u32 qos;
+	__u32 flags;
+	__s32 ret;		/* out: 0, -ESRCH (no such thread) or
+				 * -ENOENT (not registered) */
+};
+
+struct shj_apply_args {
+	__u32 count;
+	__u32 _pad;
+	struct shj_apply_entry e[SHJ_APPLY_MAX];
 };
 
 /* Counters, per CPU (map shj_stats), summed by shinjukud. */

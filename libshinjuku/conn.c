@@ -41,6 +41,24 @@ void shj_conn_drop(struct shj_conn *c)
 	c->secret = 0;
 }
 
+int shj_conn_send(struct shj_conn *c, struct shj_req *req)
+{
+	struct timespec ts;
+
+	req->version = SHJ_PROTO_VERSION;
+	req->size = sizeof(*req);
+	req->seq = ++c->seq;
+	req->pid = c->pid;
+	req->session = c->session;
+	req->secret = c->secret;
+	memcpy(req->reply_queue, c->rep_name, sizeof(req->reply_queue));
+
+	ts = deadline(SEND_TIMEOUT_MS);
+	if (mq_timedsend(c->req, (const char *)req, sizeof(*req), 0, &ts))
+		return -errno;
+	return 0;
+}
+
 int shj_conn_call(struct shj_conn *c, struct shj_req *req, void *rep,
 		  size_t rep_size)
 {
@@ -49,16 +67,9 @@ int shj_conn_call(struct shj_conn *c, struct shj_req *req, void *rep,
 	ssize_t n;
 	int err;
 
-	req->version = SHJ_PROTO_VERSION;
-	req->size = sizeof(*req);
-	req->seq = ++c->seq;
-	req->pid = c->pid;
-	req->session = c->session;
-	req->secret = c->secret;
-
-	ts = deadline(SEND_TIMEOUT_MS);
-	if (mq_timedsend(c->req, (const char *)req, sizeof(*req), 0, &ts))
-		return -errno;
+	err = shj_conn_send(c, req);
+	if (err)
+		return err;
 
 	ts = deadline(REPLY_TIMEOUT_MS);
 	for (;;) {
@@ -117,7 +128,6 @@ int shj_conn_open(struct shj_conn *c, size_t rep_size)
 
 	memset(&req, 0, sizeof(req));
 	req.op = SHJ_OP_HELLO;
-	memcpy(req.reply_queue, c->rep_name, sizeof(req.reply_queue));
 	err = shj_conn_call(c, &req, &rep, sizeof(rep));
 	if (err)
 		goto fail;

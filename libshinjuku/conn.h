@@ -36,4 +36,7 @@ void shj_conn_drop(struct shj_conn *c);
 int shj_conn_call(struct shj_conn *c, struct shj_req *req, void *rep,
 		  size_t rep_size);
 
+/* Send req without waiting for a reply (SHJ_REQ_NOREPLY requests). */
+int shj_conn_send(struct shj_conn *c, struct shj_req *req);
+
 #endif

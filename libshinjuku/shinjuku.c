@@ -30,7 +30,10 @@ static int connect_locked(void)
 	return shj_conn_open(&conn, sizeof(struct shj_rep));
 }
 
-/* A call inside an open session; a session the daemon lost is reopened once. */
+static int async_marks;	/* shj_set_async() */
+
+/* A call inside an open session; a session the daemon lost (it restarted)
+ * is reopened once. One-way requests are sent and not waited for. */
 static int session_call(struct shj_req *req)
 {
 	struct shj_rep rep;
@@ -40,6 +43,8 @@ static int session_call(struct shj_req *req)
 		err = connect_locked();
 		if (err)
 			return err;
+		if (req->flags & SHJ_REQ_NOREPLY)
+			return shj_conn_send(&conn, req);
 		err = shj_conn_call(&conn, req, &rep, sizeof(rep));
 		if (err == -ETIMEDOUT || err == -EBADMSG || err == -EPROTO)
 			shj_conn_drop(&conn);	/* daemon gone or confused: start afresh */
@@ -77,7 +82,7 @@ SHJ_EXPORT int shj_close(void)
 	return err;
 }
 
-/* A request about one thread of this process. */
+/* A request about one thread (0: the caller); marks may be one-way. */
 static int thread_call(int op, pid_t tid, int qos)
 {
 	struct shj_req req;
@@ -85,17 +90,44 @@ static int thread_call(int op, pid_t tid, int qos)
 
 	if (tid < 0 || qos < 0 || qos >= SHJ_QOS_LEVELS_MAX)
 		return -EINVAL;
-	if (tid == 0)
-		tid = gettid();
-
 	memset(&req, 0, sizeof(req));
 	req.op = (uint16_t)op;
-	req.tid = tid;
+	req.tid = tid ? tid : gettid();
 	req.qos = qos;
 	pthread_mutex_lock(&lock);
+	if (async_marks && (op == SHJ_OP_IDLE || op == SHJ_OP_RUNNABLE))
+		req.flags = SHJ_REQ_NOREPLY;
 	err = session_call(&req);
 	pthread_mutex_unlock(&lock);
 	return err;
+}
+
+/* IDLE/RUNNABLE for many threads, SHJ_BATCH_MAX per message. */
+static int mark_many(int op, const pid_t *tids, int n)
+{
+	struct shj_req req;
+	int i, k, err = 0, first = 0;
+
+	if (n < 0 || (n && !tids))
+		return -EINVAL;
+	for (i = 0; i < n; i++)
+		if (tids[i] < 0)
+			return -EINVAL;
+	pthread_mutex_lock(&lock);
+	for (i = 0; i < n && err != -ECONNREFUSED && err != -ETIMEDOUT; i += k) {
+		memset(&req, 0, sizeof(req));
+		req.op = (uint16_t)op;
+		if (async_marks)
+			req.flags = SHJ_REQ_NOREPLY;
+		for (k = 0; k < SHJ_BATCH_MAX && i + k < n; k++)
+			req.tids[k] = tids[i + k] ? tids[i + k] : gettid();
+		req.count = (uint32_t)k;
+		err = session_call(&req);
+		if (err && !first)
+			first = err;
+	}
+	pthread_mutex_unlock(&lock);
+	return first;
 }
 
 SHJ_EXPORT int shj_register(pid_t tid, int qos)
@@ -123,6 +155,39 @@ SHJ_EXPORT int shj_runnable(pid_t tid)
 	return thread_call(SHJ_OP_RUNNABLE, tid, 0);
 }
 
+SHJ_EXPORT int shj_idle_many(const pid_t *tids, int n)
+{
+	return mark_many(SHJ_OP_IDLE, tids, n);
+}
+
+SHJ_EXPORT int shj_runnable_many(const pid_t *tids, int n)
+{
+	return mark_many(SHJ_OP_RUNNABLE, tids, n);
+}
+
+SHJ_EXPORT int shj_set_async(int on)
+{
+	if (on != 0 && on != 1)
+		return -EINVAL;
+	pthread_mutex_lock(&lock);
+	async_marks = on;
+	pthread_mutex_unlock(&lock);
+	return 0;
+}
+
+SHJ_EXPORT int shj_sync(void)
+{
+	struct shj_req req;
+	int err;
+
+	memset(&req, 0, sizeof(req));
+	req.op = SHJ_OP_SYNC;
+	pthread_mutex_lock(&lock);
+	err = session_call(&req);
+	pthread_mutex_unlock(&lock);
+	return err;
+}
+
 SHJ_EXPORT const char *shj_strerror(int err)
 {
 	switch (err) {
@@ -136,7 +201,8 @@ SHJ_EXPORT const char *shj_strerror(int err)
 	case -EEXIST:		return "thread already registered";
 	case -ENOSPC:		return "shinjukud's thread or session limit reached";
 	case -EPERM:		return "not permitted";
-	case -ENOTCONN:		return "session unknown to shinjukud";
+	case -ENOTCONN:		return "session unknown to shinjukud (it restarted?)";
+	case -EOPNOTSUPP:	return "operation not supported by shinjukud";
 	default:
 		if (err < 0 && strerrordesc_np(-err))
 			return strerrordesc_np(-err);

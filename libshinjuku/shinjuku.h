@@ -12,8 +12,11 @@
  *
  * Errors common to all calls:
  *   -ECONNREFUSED  shinjukud is not running
- *   -ETIMEDOUT     shinjukud did not answer in time (stopped or stuck)
+ *   -ETIMEDOUT     shinjukud did not answer in time (killed or stuck); the
+ *                  next call starts a new session
  *   -EPROTO        shinjukud speaks another protocol version
+ * If shinjukud restarted, the next call opens a new session by itself;
+ * threads registered before must be registered again (-ENOENT tells).
  */
 #ifndef SHINJUKU_H
 #define SHINJUKU_H
@@ -73,6 +76,27 @@ int shj_idle(pid_t tid);
 /* Mark a registered thread runnable: it has a request to serve. Errors: as
  * shj_unregister. */
 int shj_runnable(pid_t tid);
+
+/*
+ * Mark n threads idle, or runnable, in as few messages as possible: the
+ * way for a dispatcher to hand out many requests at once. tids[i] == 0 means
+ * the calling thread. Returns the first error; the other threads are still
+ * marked.
+ */
+int shj_idle_many(const pid_t *tids, int n);
+int shj_runnable_many(const pid_t *tids, int n);
+
+/*
+ * on = 1: from now on shj_idle(), shj_runnable() and their _many variants
+ * do not wait for shinjukud: they return once the request is queued (0, or
+ * an error sending it). Errors shinjukud meets later are kept and returned
+ * by the next shj_sync(). on = 0: every call waits again (the default).
+ */
+int shj_set_async(int on);
+
+/* Wait until shinjukud has handled every request sent before, and return
+ * the first error of a one-way request since the last shj_sync(), or 0. */
+int shj_sync(void);
 
 /* A static, human-readable description of a value these functions return. */
 const char *shj_strerror(int err);

@@ -11,6 +11,7 @@
 int shj_req_check(const void *buf, size_t len)
 {
 	struct shj_req r;
+	uint32_t i;
 
 	if (len != sizeof(r))
 		return -EBADMSG;
@@ -21,45 +22,48 @@ int shj_req_check(const void *buf, size_t len)
 		return -EBADMSG;
 	if (r.op < SHJ_OP_HELLO || r.op >= SHJ_OP_MAX)
 		return -EOPNOTSUPP;
-	if (r.pid <= 0 || (r.index && r.op != SHJ_OP_STATS))
+	if (r.pid <= 0 ||
+	    !memchr(r.reply_queue, '\0', sizeof(r.reply_queue)) ||
+	    !shj_reply_queue_valid(r.reply_queue, r.pid))
+		return -EINVAL;
+	if ((r.op == SHJ_OP_HELLO) != (r.session == 0) ||
+	    (r.op == SHJ_OP_HELLO && r.secret))
 		return -EINVAL;
 
+	/* fields an op does not use must be 0 */
+	if (r.index && r.op != SHJ_OP_STATS && r.op != SHJ_OP_LIST)
+		return -EINVAL;
+	if (r.index >= SHJ_PAGES_MAX)
+		return -EINVAL;
+	if (r.qos && r.op != SHJ_OP_REGISTER && r.op != SHJ_OP_SET_QOS)
+		return -EINVAL;
+	if (r.qos < 0 || r.qos >= SHJ_QOS_MAX)
+		return -EINVAL;
+	if (r.op != SHJ_OP_IDLE && r.op != SHJ_OP_RUNNABLE && (r.flags || r.count))
+		return -EINVAL;
+	if (r.flags & ~SHJ_REQ_NOREPLY || r.count > SHJ_BATCH_MAX)
+		return -EINVAL;
+	for (i = 0; i < SHJ_BATCH_MAX; i++)
+		if (i < r.count ? r.tids[i] <= 0 : r.tids[i] != 0)
+			return -EINVAL;
+
 	switch (r.op) {
-	case SHJ_OP_HELLO:
-		if (r.session || r.secret || r.tid || r.qos)
-			return -EINVAL;
-		if (!memchr(r.reply_queue, '\0', sizeof(r.reply_queue)) ||
-		    !shj_reply_queue_valid(r.reply_queue, r.pid))
-			return -EINVAL;
-		return 0;
-	case SHJ_OP_BYE:
-		if (r.tid || r.qos)
-			return -EINVAL;
-		break;
-	case SHJ_OP_STATS:
-		if (r.tid || r.qos || r.index >= SHJ_STATS_PAGES_MAX)
-			return -EINVAL;
-		break;
 	case SHJ_OP_REGISTER:
+	case SHJ_OP_UNREGISTER:
 	case SHJ_OP_SET_QOS:
-		if (r.tid <= 0 || r.qos < 0 || r.qos >= SHJ_QOS_MAX)
-			return -EINVAL;
-		break;
-	default:	/* UNREGISTER, IDLE, RUNNABLE */
-		if (r.tid <= 0 || r.qos)
-			return -EINVAL;
-		break;
+		return r.tid > 0 ? 0 : -EINVAL;
+	case SHJ_OP_IDLE:
+	case SHJ_OP_RUNNABLE:	/* one thread, or a batch */
+		return (r.count == 0) == (r.tid > 0) && r.tid >= 0 ? 0 : -EINVAL;
+	default:
+		return r.tid == 0 ? 0 : -EINVAL;
 	}
-	if (!r.session)
-		return -EINVAL;
-	if (r.reply_queue[0] != '\0')
-		return -EINVAL;
-	return 0;
 }
 
 size_t shj_rep_size(int op)
 {
-	return op == SHJ_OP_STATS ? sizeof(struct shj_rep_page) : sizeof(struct shj_rep);
+	return op == SHJ_OP_STATS || op == SHJ_OP_LIST ?
+		sizeof(struct shj_rep_page) : sizeof(struct shj_rep);
 }
 
 /* An error is answered with a plain struct shj_rep whatever the op. */
@@ -84,7 +88,8 @@ int shj_rep_check(const void *buf, size_t len, const struct shj_req *req)
 
 		memcpy(&count, (const char *)buf + offsetof(struct shj_rep_page, count),
 		       sizeof(count));
-		if (r.status || count > SHJ_KV_PER_PAGE)
+		if (r.status || count > (req->op == SHJ_OP_LIST ?
+					 SHJ_THREADS_PER_PAGE : SHJ_KV_PER_PAGE))
 			return -EBADMSG;
 	}
 	if (r.status > 0 || r.status < -4095)

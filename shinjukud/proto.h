@@ -1,18 +1,26 @@
 /* SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause */
 /*
- * The wire protocol between libshinjuku and shinjukud, over POSIX message
- * queues. This header is the only definition of it.
+ * The wire protocol between libshinjuku (and shjctl) and shinjukud, over
+ * POSIX message queues. This header is the only definition of it.
  *
  * - shinjukud creates the request queue SHJ_REQUEST_QUEUE, mode 0622: any
  *   local user may write to it, only the daemon reads it.
  * - A client creates its own reply queue, named "/shj-<pid>-<n>", mode 0600,
- *   and names it in SHJ_OP_HELLO. The daemon opens it for writing, checks
- *   that it belongs to the uid that owns <pid>, and answers there with a
- *   session id and a secret that later requests must carry.
- * - Every message has a fixed size: sizeof(struct shj_req) one way,
- *   sizeof(struct shj_rep) the other. A reply carries the request's seq.
- * - A request that fails validation gets an error reply when its session is
- *   known and valid; otherwise it is dropped and counted.
+ *   and names it in every request. At SHJ_OP_HELLO the daemon checks that
+ *   the queue is private, belongs to the uid that owns <pid>, and that <pid>
+ *   holds it open; it then answers there with a session id and a secret,
+ *   which every later request must carry. The secret only ever travels
+ *   through the client's private queue.
+ * - Every request has one size, sizeof(struct shj_req). A reply is a
+ *   struct shj_rep, or a struct shj_rep_page for STATS and LIST (those need
+ *   a reply queue whose messages are that large). A reply carries the
+ *   request's op and seq.
+ * - A request that fails validation gets an error reply where a reply path
+ *   can be trusted (a known session, or a private queue of the claimed
+ *   pid's uid: e.g. -ENOTCONN for a session the daemon does not know);
+ *   otherwise it is dropped and counted.
+ * - IDLE and RUNNABLE may be one-way (SHJ_REQ_NOREPLY): no reply; the first
+ *   error is kept and returned by the next SYNC.
  */
 #ifndef SHJ_PROTO_H
 #define SHJ_PROTO_H
@@ -25,20 +33,26 @@
 #define SHJ_REQUEST_QUEUE	"/shinjukud"
 #define SHJ_QUEUE_NAME_MAX	32	/* with the NUL */
 #define SHJ_REPLY_QUEUE_DEPTH	8	/* fits the default fs.mqueue.msg_max */
+#define SHJ_BATCH_MAX		16	/* tids in one IDLE/RUNNABLE request */
+#define SHJ_PAGES_MAX		4096	/* STATS/LIST pages */
+#define SHJ_STATS_MAX		2048	/* counters STATS returns, at most */
 
 enum shj_op {
-	SHJ_OP_HELLO = 1,	/* open a session; reply_queue names the reply queue */
-	SHJ_OP_BYE,		/* close the session; its threads leave SCHED_EXT */
+	SHJ_OP_HELLO = 1,	/* open a session */
+	SHJ_OP_BYE,		/* close it; its threads leave SCHED_EXT */
 	SHJ_OP_REGISTER,	/* tid, qos: a thread of pid into SCHED_EXT */
 	SHJ_OP_UNREGISTER,	/* tid: back to SCHED_OTHER */
 	SHJ_OP_SET_QOS,		/* tid, qos */
-	SHJ_OP_IDLE,		/* tid: mark idle (no request to serve) */
-	SHJ_OP_RUNNABLE,	/* tid: mark runnable (has a request) */
-	SHJ_OP_STATS,		/* index: page of counters, answered with a
-				 * struct shj_rep_page (needs a reply queue
-				 * whose messages are that large) */
+	SHJ_OP_IDLE,		/* tid, or tids[count]: mark idle */
+	SHJ_OP_RUNNABLE,	/* tid, or tids[count]: mark runnable */
+	SHJ_OP_SYNC,		/* wait for what was sent before; returns the
+				 * first error of one-way requests since */
+	SHJ_OP_STATS,		/* index: page of counters (struct shj_kv) */
+	SHJ_OP_LIST,		/* index: page of registered threads */
 	SHJ_OP_MAX,
 };
+
+#define SHJ_REQ_NOREPLY		(1U << 0)	/* IDLE, RUNNABLE: one-way */
 
 struct shj_req {
 	uint16_t version;	/* SHJ_PROTO_VERSION */
@@ -48,16 +62,19 @@ struct shj_req {
 	uint32_t session;	/* from the HELLO reply; 0 in HELLO */
 	uint64_t secret;	/* from the HELLO reply; 0 in HELLO */
 	int32_t pid;		/* the sending process */
-	int32_t tid;		/* all but HELLO, BYE: a thread of pid */
+	int32_t tid;		/* REGISTER .. RUNNABLE: the thread */
 	int32_t qos;		/* REGISTER, SET_QOS: 0 .. SHJ_QOS_MAX - 1 */
-	uint32_t index;		/* STATS: page; otherwise 0 */
-	char reply_queue[SHJ_QUEUE_NAME_MAX]; /* HELLO: "/shj-<pid>-<n>" */
+	uint32_t index;		/* STATS, LIST: page; otherwise 0 */
+	uint32_t flags;		/* SHJ_REQ_* */
+	uint32_t count;		/* IDLE, RUNNABLE: tids used (then tid is 0) */
+	int32_t tids[SHJ_BATCH_MAX];
+	char reply_queue[SHJ_QUEUE_NAME_MAX]; /* "/shj-<pid>-<n>" */
 };
 
 struct shj_rep {
 	uint16_t version;
 	uint16_t op;		/* the request's op */
-	uint32_t size;		/* sizeof(struct shj_rep) */
+	uint32_t size;		/* sizeof(struct shj_rep) or of the page */
 	uint32_t seq;		/* the request's seq */
 	int32_t status;		/* 0 or a negative errno */
 	uint32_t session;	/* HELLO: the new session */
@@ -65,28 +82,42 @@ struct shj_rep {
 	uint64_t secret;	/* HELLO: the session's secret */
 };
 
-/* STATS answers in pages of named counters. Names are stable: README.md
- * lists them. */
-#define SHJ_KV_PER_PAGE		32
+/* STATS answers with named counters; names are stable (README.md). */
 #define SHJ_KV_KEY_MAX		32	/* with the NUL */
-#define SHJ_STATS_PAGES_MAX	64
-
 struct shj_kv {
 	char key[SHJ_KV_KEY_MAX];
 	uint64_t value;
 };
 
+/* LIST answers with registered threads: all of them to root, the
+ * caller's uid's to anyone else. */
+struct shj_thread_info {
+	int32_t tid;
+	int32_t pid;
+	uint32_t uid;
+	uint32_t qos;
+	uint32_t flags;		/* SHJ_TASK_* (idle mark) */
+	uint32_t reserved;
+	uint64_t runtime_ns;	/* time on a CPU under the scheduler */
+};
+
+#define SHJ_KV_PER_PAGE		32
+#define SHJ_THREADS_PER_PAGE	40
+
 struct shj_rep_page {
 	struct shj_rep rep;	/* rep.size = sizeof(struct shj_rep_page) */
-	uint32_t count;		/* entries used in kv[] */
+	uint32_t count;		/* entries used */
 	uint32_t more;		/* another page follows */
-	struct shj_kv kv[SHJ_KV_PER_PAGE];
+	union {
+		struct shj_kv kv[SHJ_KV_PER_PAGE];
+		struct shj_thread_info th[SHJ_THREADS_PER_PAGE];
+	};
 };
 
 /* Check a received request: 0, or the negative errno to answer with. */
 int shj_req_check(const void *buf, size_t len);
 
-/* The size of the reply to a request of this op. */
+/* The size of a successful reply to a request of this op. */
 size_t shj_rep_size(int op);
 
 /* Check a received reply against the request it answers: 0 or -errno. */

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* shinjukud's side of the protocol: the request queue, client sessions and
- * the threads they registered. Single-threaded: the caller's loop calls
- * shj_server_handle() when the request queue is readable and
- * shj_server_reap() when a client process has exited. */
+/* shinjukud's side of the protocol: the request queue, client sessions, the
+ * threads they registered and who may do what to them. Single-threaded: the
+ * caller's loop calls shj_server_handle() when the request queue is readable
+ * and shj_server_reap() when a client process has exited. */
 #ifndef SHJ_SERVER_H
 #define SHJ_SERVER_H
 
@@ -20,13 +20,15 @@ struct shj_session {
 	pid_t pid;
 	uid_t uid;
 	int pidfd;		/* readable once the client process exits */
+	int deferred_err;	/* first error of a one-way request, for SYNC */
 	mqd_t rep;
 	char rep_name[SHJ_QUEUE_NAME_MAX];
 };
 
 struct shj_thread {
-	pid_t tid;
-	uint32_t session;
+	pid_t tid, pid;
+	uid_t uid;		/* of its process at registration */
+	uint32_t session;	/* the session that registered it */
 	struct shj_task state;	/* as written into shj_tasks */
 };
 
@@ -35,13 +37,16 @@ struct shj_server_stats {
 	uint64_t errors;	/* answered with an error */
 	uint64_t dropped;	/* invalid with no trusted reply path */
 	uint64_t sessions;	/* opened */
+	uint64_t marks;		/* idle/runnable marks applied */
 };
 
 /* The scheduler the server drives. */
 struct shj_sched {
 	int tasks_fd;		/* task storage shj_tasks */
-	int nudge_fd;		/* syscall program shinjuku_nudge */
+	int rt_fd;		/* task storage shj_rt (runtimes) */
+	int apply_fd;		/* syscall program shinjuku_apply */
 	unsigned int nr_levels;	/* QoS levels 0 .. nr_levels - 1 */
+	int dry_run;		/* maps only: leave scheduling policies alone */
 	/* STATS: fill kv[0 .. max-1] with every counter; returns how many */
 	unsigned int (*collect)(void *ctx, struct shj_kv *kv, unsigned int max);
 	void *ctx;
@@ -50,7 +55,7 @@ struct shj_sched {
 struct shj_server {
 	mqd_t req;
 	struct shj_sched sched;
-	unsigned int max_sessions, max_threads;
+	unsigned int max_sessions, max_sessions_per_uid, max_threads;
 	struct shj_session *sessions;
 	struct shj_thread *threads;
 	unsigned int nthreads;

@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -52,7 +54,7 @@ enum {
 static struct {
 	u64 slice_us, preempt_us, qos_levels, max_threads, watchdog_ms;
 	unsigned int stats_secs;
-	int switch_all, prog_stats, verbose;
+	int switch_all, prog_stats, dry_run, verbose;
 } opt = {
 	.slice_us = SHJ_SLICE_NS_DEFAULT / 1000,
 	.preempt_us = SHJ_PREEMPT_NS_DEFAULT / 1000,
@@ -81,6 +83,9 @@ static void usage(FILE *f)
 "                      at exit)\n"
 "      --prog-stats    have the kernel time the scheduler's BPF programs and\n"
 "                      print their mean cost with the counters\n"
+"      --dry-run       create the maps and serve clients, but attach no\n"
+"                      scheduler and change no thread's policy: to measure\n"
+"                      the control plane, also on kernels without sched_ext\n"
 "  -v, --verbose       print libbpf's debug output\n"
 "  -V, --version       print the version and exit\n"
 "  -h, --help          print this help and exit\n"
@@ -124,7 +129,7 @@ static int parse_u64(const char *s, u64 min, u64 max, u64 *out)
 static int parse_args(int argc, char **argv)
 {
 	enum { OPT_STATS = 256, OPT_MAX_THREADS, OPT_SWITCH_ALL, OPT_WATCHDOG,
-	       OPT_PROG_STATS };
+	       OPT_PROG_STATS, OPT_DRY_RUN };
 	static const struct option longopts[] = {
 		{ "slice-us", required_argument, NULL, 's' },
 		{ "preempt-us", required_argument, NULL, 'p' },
@@ -134,6 +139,7 @@ static int parse_args(int argc, char **argv)
 		{ "watchdog-ms", required_argument, NULL, OPT_WATCHDOG },
 		{ "stats", required_argument, NULL, OPT_STATS },
 		{ "prog-stats", no_argument, NULL, OPT_PROG_STATS },
+		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -184,6 +190,9 @@ static int parse_args(int argc, char **argv)
 			break;
 		case OPT_PROG_STATS:
 			opt.prog_stats = 1;
+			break;
+		case OPT_DRY_RUN:
+			opt.dry_run = 1;
 			break;
 		case 'v':
 			opt.verbose = 1;
@@ -305,6 +314,7 @@ static unsigned int collect_stats(void *ctx, struct shj_kv *kv, unsigned int max
 	kv_put(kv, &n, max, srv->stats.errors, "errors");
 	kv_put(kv, &n, max, srv->stats.dropped, "dropped");
 	kv_put(kv, &n, max, srv->stats.sessions, "sessions");
+	kv_put(kv, &n, max, srv->stats.marks, "marks");
 	kv_put(kv, &n, max, srv->nthreads, "threads");
 	kv_put(kv, &n, max, opt.qos_levels, "qos_levels");
 	kv_put(kv, &n, max, opt.slice_us * 1000, "slice_ns");
@@ -329,7 +339,7 @@ static unsigned int collect_stats(void *ctx, struct shj_kv *kv, unsigned int max
 
 static void print_stats(struct daemon *d)
 {
-	static struct shj_kv kv[SHJ_KV_PER_PAGE * SHJ_STATS_PAGES_MAX];
+	static struct shj_kv kv[SHJ_STATS_MAX];
 	unsigned int n = collect_stats(d, kv, sizeof(kv) / sizeof(kv[0])), i;
 
 	fprintf(stderr, "shinjukud: stats:");
@@ -440,6 +450,25 @@ static int start_timer(struct shinjuku_bpf *skel)
 	return err;
 }
 
+/* One daemon at a time, whatever the mode: the request queue is shared.
+ * The lock goes with the process, however it ends. */
+#define LOCK_FILE "/run/shinjukud.lock"
+static int take_lock(void)
+{
+	int fd = open(LOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd < 0) {
+		logmsg("cannot open %s: %s", LOCK_FILE, strerror(errno));
+		return errno == EACCES || errno == EPERM ? EXIT_ENV : EXIT_RUNTIME;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		logmsg("another shinjukud is running (%s is locked)", LOCK_FILE);
+		close(fd);
+		return EXIT_ENV;
+	}
+	return -1;	/* fd stays open: it holds the lock */
+}
+
 static int signal_fd(void)
 {
 	sigset_t set;
@@ -510,7 +539,12 @@ int main(int argc, char **argv)
 	if (ret >= 0)
 		return ret;
 	libbpf_set_print(libbpf_print);
-	ret = check_kernel();
+	if (!opt.dry_run) {
+		ret = check_kernel();
+		if (ret >= 0)
+			return ret;
+	}
+	ret = take_lock();
 	if (ret >= 0)
 		return ret;
 
@@ -540,6 +574,13 @@ int main(int argc, char **argv)
 	if (!opt.switch_all)
 		skel->struct_ops.shinjuku_ops->flags |= SCX_OPS_SWITCH_PARTIAL;
 	skel->struct_ops.shinjuku_ops->timeout_ms = (u32)opt.watchdog_ms;
+	if (opt.dry_run) {	/* the maps, and the program that writes them */
+		struct bpf_program *prog;
+
+		bpf_map__set_autocreate(skel->maps.shinjuku_ops, false);
+		bpf_object__for_each_program(prog, skel->obj)
+			bpf_program__set_autoload(prog, prog == skel->progs.shinjuku_apply);
+	}
 	if (opt.verbose)
 		verifier_stats_setup(skel);
 	err = shinjuku_bpf__load(skel);
@@ -551,6 +592,8 @@ int main(int argc, char **argv)
 		ret = err == -EPERM ? EXIT_ENV : EXIT_RUNTIME;
 		goto out;
 	}
+	if (opt.dry_run)
+		goto serve;
 	link = bpf_map__attach_struct_ops(skel->maps.shinjuku_ops);
 	if (!link) {
 		err = -errno;
@@ -571,8 +614,11 @@ int main(int argc, char **argv)
 		ret = EXIT_RUNTIME;
 		goto out;
 	}
+serve:
 	sched.tasks_fd = bpf_map__fd(skel->maps.shj_tasks);
-	sched.nudge_fd = bpf_program__fd(skel->progs.shinjuku_nudge);
+	sched.rt_fd = bpf_map__fd(skel->maps.shj_rt);
+	sched.apply_fd = bpf_program__fd(skel->progs.shinjuku_apply);
+	sched.dry_run = opt.dry_run;
 	sched.nr_levels = (unsigned int)opt.qos_levels;
 	sched.collect = collect_stats;
 	sched.ctx = &d;
@@ -585,7 +631,8 @@ int main(int argc, char **argv)
 		ret = err == -ENOENT || err == -ENOSYS ? EXIT_ENV : EXIT_RUNTIME;
 		goto out;
 	}
-	logmsg("scheduler attached (%s mode, %llu levels, slice %llu us, check every %llu us); serving on mqueue %s",
+	logmsg("%s (%s mode, %llu levels, slice %llu us, check every %llu us); serving on mqueue %s",
+	       opt.dry_run ? "dry run: maps only, no scheduler attached" : "scheduler attached",
 	       opt.switch_all ? "switch-all" : "partial",
 	       (unsigned long long)opt.qos_levels,
 	       (unsigned long long)opt.slice_us,
@@ -606,7 +653,7 @@ int main(int argc, char **argv)
 out:
 	bpf_link__destroy(link);
 	shinjuku_bpf__destroy(skel);
-	if (ret == EXIT_OK)
+	if (ret == EXIT_OK && !opt.dry_run)
 		logmsg("scheduler detached");
 	return ret;
 }

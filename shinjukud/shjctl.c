@@ -30,7 +30,7 @@ static void usage(FILE *f)
 "Exit status: 0 done; 1 bad usage; 2 shinjukud is not running or failed.\n");
 }
 
-static struct shj_kv kv[SHJ_KV_PER_PAGE * SHJ_STATS_PAGES_MAX];
+static struct shj_kv kv[SHJ_STATS_MAX];
 
 /* Fetch every counter, page by page. Returns how many, or -errno. */
 static int fetch(void)
@@ -42,7 +42,7 @@ static int fetch(void)
 	int err;
 
 	err = shj_conn_open(&c, sizeof(pg));
-	for (page = 0; !err && page < SHJ_STATS_PAGES_MAX; page++) {
+	for (page = 0; !err && page < SHJ_PAGES_MAX; page++) {
 		memset(&req, 0, sizeof(req));
 		req.op = SHJ_OP_STATS;
 		req.index = page;

@@ -81,13 +81,45 @@ int shj_task_set_ext(pid_t tid, int on)
 	return 0;
 }
 
-int shj_task_nudge(int prog_fd, pid_t tid)
+int shj_task_apply(int prog_fd, struct shj_apply_args *args)
 {
-	struct shj_nudge_args args = { .tid = tid };
-	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &args,
-		    .ctx_size_in = sizeof(args));
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = args,
+		    .ctx_size_in = sizeof(*args));
 
+	/* a syscall program's context is copied back into ctx_in */
 	if (bpf_prog_test_run_opts(prog_fd, &opts))
 		return -errno;
-	return args.ret;
+	return (int)opts.retval;
+}
+
+__u64 shj_task_runtime(int rt_map_fd, pid_t tid)
+{
+	int pidfd = thread_pidfd(tid);
+	struct shj_rt rt = { 0 };
+
+	if (pidfd < 0)
+		return 0;
+	if (bpf_map_lookup_elem(rt_map_fd, &pidfd, &rt))
+		rt.runtime_ns = 0;
+	close(pidfd);
+	return rt.runtime_ns;
+}
+
+pid_t shj_tgid_of(pid_t tid)
+{
+	char path[64], line[128];
+	pid_t tgid = -ESRCH;
+	FILE *f;
+
+	if (tid <= 0)
+		return -ESRCH;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	f = fopen(path, "re");
+	if (!f)
+		return -ESRCH;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Tgid: %d", &tgid) == 1)
+			break;
+	fclose(f);
+	return tgid;
 }

@@ -21,9 +21,15 @@ int shj_task_write(int map_fd, pid_t tid, const struct shj_task *t);
 int shj_task_read(int map_fd, pid_t tid, struct shj_task *t);
 int shj_task_delete(int map_fd, pid_t tid);
 
-/* Run the scheduler's shinjuku_nudge program (prog_fd) for tid after its
- * state changed. 0 or -errno. */
-int shj_task_nudge(int prog_fd, pid_t tid);
+/* Run the scheduler's shinjuku_apply program (prog_fd) on a batch; each
+ * entry's ret says how it went. 0 or -errno. */
+int shj_task_apply(int prog_fd, struct shj_apply_args *args);
+
+/* Read a thread's runtime from the BPF-only map shj_rt; 0 if unknown. */
+__u64 shj_task_runtime(int rt_map_fd, pid_t tid);
+
+/* The process (thread group) tid belongs to, or -errno. */
+pid_t shj_tgid_of(pid_t tid);
 
 /* Move tid to SCHED_EXT or back to SCHED_OTHER. 0 or -errno. */
 int shj_task_set_ext(pid_t tid, int on);

@@ -1,11 +1,17 @@
 /* Unit tests: the wire protocol's validation (shinjukud/proto.c). */
 #include <check.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../../shinjukud/proto.h"
 #include "../../bpf/shj_shared.h"
+
+static int uses_tid(int op)
+{
+	return op >= SHJ_OP_REGISTER && op <= SHJ_OP_RUNNABLE;
+}
 
 static struct shj_req good(int op)
 {
@@ -17,17 +23,21 @@ static struct shj_req good(int op)
 	r.size = sizeof(r);
 	r.seq = 7;
 	r.pid = 1234;
-	if (op == SHJ_OP_HELLO) {
-		strcpy(r.reply_queue, "/shj-1234-0");
-	} else {
+	strcpy(r.reply_queue, "/shj-1234-0");
+	if (op != SHJ_OP_HELLO) {
 		r.session = 3;
 		r.secret = 0x1122334455667788ULL;
 	}
-	if (op != SHJ_OP_HELLO && op != SHJ_OP_BYE && op != SHJ_OP_STATS)
+	if (uses_tid(op))
 		r.tid = 1235;
 	if (op == SHJ_OP_REGISTER || op == SHJ_OP_SET_QOS)
 		r.qos = 1;
 	return r;
+}
+
+static int check(const struct shj_req *r)
+{
+	return shj_req_check(r, sizeof(*r));
 }
 
 START_TEST(test_valid_requests)
@@ -37,7 +47,7 @@ START_TEST(test_valid_requests)
 
 	for (op = SHJ_OP_HELLO; op < SHJ_OP_MAX; op++) {
 		r = good(op);
-		ck_assert_int_eq(shj_req_check(&r, sizeof(r)), 0);
+		ck_assert_msg(check(&r) == 0, "op %d: %d", op, check(&r));
 	}
 }
 END_TEST
@@ -49,33 +59,59 @@ START_TEST(test_bad_header)
 	ck_assert_int_eq(shj_req_check(&r, sizeof(r) - 1), -EBADMSG);
 	ck_assert_int_eq(shj_req_check(&r, 0), -EBADMSG);
 	r.version = SHJ_PROTO_VERSION + 1;
-	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EPROTO);
+	ck_assert_int_eq(check(&r), -EPROTO);
 	r = good(SHJ_OP_REGISTER);
 	r.size = sizeof(r) + 4;
-	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EBADMSG);
+	ck_assert_int_eq(check(&r), -EBADMSG);
 	r = good(SHJ_OP_REGISTER);
 	r.op = 0;
-	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EOPNOTSUPP);
+	ck_assert_int_eq(check(&r), -EOPNOTSUPP);
 	r.op = SHJ_OP_MAX;
-	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EOPNOTSUPP);
+	ck_assert_int_eq(check(&r), -EOPNOTSUPP);
 	r.op = 0xffff;
-	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EOPNOTSUPP);
-	r = good(SHJ_OP_REGISTER);
-	r.index = 1;		/* only STATS pages */
-	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
-	r = good(SHJ_OP_STATS);
-	r.index = SHJ_STATS_PAGES_MAX - 1;
-	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), 0);
-	r.index = SHJ_STATS_PAGES_MAX;
-	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
-	r.index = 0;
-	r.tid = 5;
-	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
+	ck_assert_int_eq(check(&r), -EOPNOTSUPP);
 	r = good(SHJ_OP_REGISTER);
 	r.pid = 0;
-	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
+	ck_assert_int_eq(check(&r), -EINVAL);
 	r.pid = -5;
-	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
+	ck_assert_int_eq(check(&r), -EINVAL);
+	r = good(SHJ_OP_REGISTER);
+	r.session = 0;		/* only HELLO goes without a session */
+	ck_assert_int_eq(check(&r), -EINVAL);
+}
+END_TEST
+
+START_TEST(test_unused_fields_must_be_zero)
+{
+	struct shj_req r;
+	int op;
+
+	for (op = SHJ_OP_HELLO; op < SHJ_OP_MAX; op++) {
+		r = good(op);
+		r.index = 1;
+		ck_assert_int_eq(check(&r),
+				 op == SHJ_OP_STATS || op == SHJ_OP_LIST ? 0 : -EINVAL);
+		r = good(op);
+		r.flags = SHJ_REQ_NOREPLY;
+		ck_assert_int_eq(check(&r),
+				 op == SHJ_OP_IDLE || op == SHJ_OP_RUNNABLE ? 0 : -EINVAL);
+		r = good(op);
+		r.qos = 2;
+		ck_assert_int_eq(check(&r),
+				 op == SHJ_OP_REGISTER || op == SHJ_OP_SET_QOS ? 0 : -EINVAL);
+		r = good(op);
+		r.tid = uses_tid(op) ? 0 : 99;
+		ck_assert_int_eq(check(&r), -EINVAL);
+		r = good(op);
+		r.tids[SHJ_BATCH_MAX - 1] = 5;	/* beyond count */
+		ck_assert_int_eq(check(&r), -EINVAL);
+	}
+	r = good(SHJ_OP_IDLE);
+	r.flags = 2;		/* unknown flag */
+	ck_assert_int_eq(check(&r), -EINVAL);
+	r = good(SHJ_OP_STATS);
+	r.index = SHJ_PAGES_MAX;
+	ck_assert_int_eq(check(&r), -EINVAL);
 }
 END_TEST
 
@@ -84,31 +120,46 @@ START_TEST(test_register_fields)
 	struct shj_req r = good(SHJ_OP_REGISTER);
 
 	r.qos = SHJ_QOS_MAX - 1;
-	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), 0);
+	ck_assert_int_eq(check(&r), 0);
 	r.qos = SHJ_QOS_MAX;
-	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
+	ck_assert_int_eq(check(&r), -EINVAL);
 	r.qos = -1;
-	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
-	r = good(SHJ_OP_REGISTER);
-	r.tid = 0;
-	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
-	r.tid = -1;
-	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
-	r = good(SHJ_OP_REGISTER);
-	r.session = 0;
-	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
-	r = good(SHJ_OP_IDLE);
-	r.qos = 1;		/* IDLE carries no level */
-	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
-	r = good(SHJ_OP_RUNNABLE);
-	r.tid = 0;
-	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
+	ck_assert_int_eq(check(&r), -EINVAL);
 	r = good(SHJ_OP_SET_QOS);
 	r.qos = SHJ_QOS_MAX;
-	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
+	ck_assert_int_eq(check(&r), -EINVAL);
 	r = good(SHJ_OP_REGISTER);
-	strcpy(r.reply_queue, "/x");	/* only HELLO names a queue */
-	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
+	r.tid = -1;
+	ck_assert_int_eq(check(&r), -EINVAL);
+}
+END_TEST
+
+START_TEST(test_batches)
+{
+	struct shj_req r = good(SHJ_OP_RUNNABLE);
+	int i;
+
+	r.tid = 0;
+	r.count = SHJ_BATCH_MAX;
+	for (i = 0; i < SHJ_BATCH_MAX; i++)
+		r.tids[i] = 100 + i;
+	ck_assert_int_eq(check(&r), 0);
+	r.flags = SHJ_REQ_NOREPLY;
+	ck_assert_int_eq(check(&r), 0);
+	r.tid = 5;		/* a batch or one tid, not both */
+	ck_assert_int_eq(check(&r), -EINVAL);
+	r.tid = 0;
+	r.tids[3] = 0;		/* a hole */
+	ck_assert_int_eq(check(&r), -EINVAL);
+	r.tids[3] = -7;
+	ck_assert_int_eq(check(&r), -EINVAL);
+	r.tids[3] = 103;
+	r.count = SHJ_BATCH_MAX + 1;
+	ck_assert_int_eq(check(&r), -EINVAL);
+	r = good(SHJ_OP_SET_QOS);	/* batches are for marks only */
+	r.count = 1;
+	r.tids[0] = 5;
+	ck_assert_int_eq(check(&r), -EINVAL);
 }
 END_TEST
 
@@ -117,19 +168,22 @@ START_TEST(test_hello_fields)
 	struct shj_req r = good(SHJ_OP_HELLO);
 
 	r.session = 1;
-	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
+	ck_assert_int_eq(check(&r), -EINVAL);
 	r = good(SHJ_OP_HELLO);
 	r.secret = 1;
-	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
+	ck_assert_int_eq(check(&r), -EINVAL);
 	r = good(SHJ_OP_HELLO);
 	strcpy(r.reply_queue, "/shj-999-0");	/* another pid's name */
-	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
+	ck_assert_int_eq(check(&r), -EINVAL);
+	r = good(SHJ_OP_IDLE);
+	strcpy(r.reply_queue, "/shinjukud");	/* every request names its queue */
+	ck_assert_int_eq(check(&r), -EINVAL);
 	r = good(SHJ_OP_HELLO);
 	memset(r.reply_queue, 'a', sizeof(r.reply_queue));	/* no NUL */
-	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
+	ck_assert_int_eq(check(&r), -EINVAL);
 	r = good(SHJ_OP_HELLO);
 	r.reply_queue[0] = '\0';
-	ck_assert_int_eq(shj_req_check(&r, sizeof(r)), -EINVAL);
+	ck_assert_int_eq(check(&r), -EINVAL);
 }
 END_TEST
 
@@ -149,16 +203,23 @@ START_TEST(test_queue_names)
 }
 END_TEST
 
-START_TEST(test_reply_check)
+static struct shj_rep rep_for(const struct shj_req *q)
 {
-	struct shj_req q = good(SHJ_OP_REGISTER);
 	struct shj_rep r;
 
 	memset(&r, 0, sizeof(r));
 	r.version = SHJ_PROTO_VERSION;
-	r.op = q.op;
+	r.op = q->op;
 	r.size = sizeof(r);
-	r.seq = q.seq;
+	r.seq = q->seq;
+	return r;
+}
+
+START_TEST(test_reply_check)
+{
+	struct shj_req q = good(SHJ_OP_REGISTER);
+	struct shj_rep r = rep_for(&q);
+
 	r.status = -EPERM;
 	ck_assert_int_eq(shj_rep_check(&r, sizeof(r), &q), 0);
 	ck_assert_int_eq(shj_rep_check(&r, sizeof(r) - 1, &q), -EBADMSG);
@@ -173,19 +234,23 @@ START_TEST(test_reply_check)
 }
 END_TEST
 
-START_TEST(test_stats_pages)
+START_TEST(test_pages)
 {
 	struct shj_req q = good(SHJ_OP_STATS);
 	struct shj_rep_page pg;
 
 	memset(&pg, 0, sizeof(pg));
-	pg.rep.version = SHJ_PROTO_VERSION;
-	pg.rep.op = q.op;
+	pg.rep = rep_for(&q);
 	pg.rep.size = sizeof(pg);
-	pg.rep.seq = q.seq;
 	pg.count = SHJ_KV_PER_PAGE;
 	ck_assert_int_eq(shj_rep_check(&pg, sizeof(pg), &q), 0);
 	pg.count = SHJ_KV_PER_PAGE + 1;
+	ck_assert_int_eq(shj_rep_check(&pg, sizeof(pg), &q), -EBADMSG);
+	q = good(SHJ_OP_LIST);
+	pg.rep.op = q.op;
+	pg.count = SHJ_THREADS_PER_PAGE;
+	ck_assert_int_eq(shj_rep_check(&pg, sizeof(pg), &q), 0);
+	pg.count = SHJ_THREADS_PER_PAGE + 1;
 	ck_assert_int_eq(shj_rep_check(&pg, sizeof(pg), &q), -EBADMSG);
 	pg.count = 0;
 	pg.rep.size = sizeof(pg.rep);	/* size field disagrees with length */
@@ -212,11 +277,13 @@ int main(void)
 
 	tcase_add_test(tc, test_valid_requests);
 	tcase_add_test(tc, test_bad_header);
+	tcase_add_test(tc, test_unused_fields_must_be_zero);
 	tcase_add_test(tc, test_register_fields);
+	tcase_add_test(tc, test_batches);
 	tcase_add_test(tc, test_hello_fields);
 	tcase_add_test(tc, test_queue_names);
 	tcase_add_test(tc, test_reply_check);
-	tcase_add_test(tc, test_stats_pages);
+	tcase_add_test(tc, test_pages);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
