@@ -44,7 +44,7 @@ DAEMON_OBJS := $(addprefix $(B)/obj/shinjukud/,shinjukud.o server.o tasks.o prot
 LIB_OBJS := $(addprefix $(B)/obj/libshinjuku/,shinjuku.o conn.o proto.o)
 EXAMPLES := $(B)/bin/echo-server $(B)/bin/echo-client
 UNIT_TESTS := $(B)/tests/test_proto $(B)/tests/test_lib $(B)/tests/test_tasks
-TEST_TOOLS := $(B)/tests/shj-spin
+TEST_TOOLS := $(B)/tests/shj-spin $(B)/tests/shj-try
 PROGS := $(B)/bin/shinjukud $(B)/bin/shjctl $(LIB_SO) $(EXAMPLES) $(UNIT_TESTS) $(TEST_TOOLS) $(B)/shinjuku.pc
 
 .PHONY: all deps check check-unit check-install check-vm demo bench-dispatch install uninstall clean vmlinux
@@ -127,6 +127,12 @@ $(B)/tests/shj-spin: tests/shj-spin.c libshinjuku/shinjuku.h $(LIB_SO) $(B)/lib/
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -Ilibshinjuku $< $(LINK_LIB) -pthread -o $@
+
+$(B)/tests/shj-try: tests/shj-try.c libshinjuku/shinjuku.h libshinjuku/conn.h $(B)/obj/libshinjuku/conn.o $(B)/obj/libshinjuku/proto.o $(LIB_SO) $(B)/lib/$(LIB_SONAME)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -Ilibshinjuku $< $(B)/obj/libshinjuku/conn.o \
+		$(B)/obj/libshinjuku/proto.o $(LINK_LIB) -pthread -lrt -o $@
 
 $(B)/tests/test_proto: tests/unit/test_proto.c $(B)/obj/libshinjuku/proto.o
 	$(call msg,CC,$@)

@@ -2,7 +2,10 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,6 +38,9 @@ void shj_conn_drop(struct shj_conn *c)
 		if (c->pid == getpid())	/* after fork the name is the parent's */
 			mq_unlink(c->rep_name);
 	}
+	if (c->daemon_fd >= 0)
+		close(c->daemon_fd);
+	c->daemon_fd = -1;
 	c->req = c->rep = (mqd_t)-1;
 	c->pid = 0;
 	c->session = 0;
@@ -71,11 +77,31 @@ int shj_conn_call(struct shj_conn *c, struct shj_req *req, void *rep,
 	if (err)
 		return err;
 
+	/* wait for the reply, or for the daemon to exit (its pidfd becomes
+	 * readable): a dead daemon fails the call at once */
 	ts = deadline(REPLY_TIMEOUT_MS);
 	for (;;) {
-		n = mq_timedreceive(c->rep, buf, sizeof(buf), NULL, &ts);
+		struct pollfd fds[2] = {
+			{ .fd = (int)c->rep, .events = POLLIN },
+			{ .fd = c->daemon_fd, .events = POLLIN },
+		};
+		struct timespec now, zero = { 0 };
+		long ms;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		ms = (ts.tv_sec - now.tv_sec) * 1000 + (ts.tv_nsec - now.tv_nsec) / 1000000;
+		if (ms < 0)
+			return -ETIMEDOUT;
+		n = poll(fds, c->daemon_fd >= 0 ? 2 : 1, (int)ms + 1);
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		if (n <= 0)
+			continue;
+		if (!(fds[0].revents & POLLIN))
+			return -ECONNRESET;	/* daemon gone, nothing to read */
+		n = mq_timedreceive(c->rep, buf, sizeof(buf), NULL, &zero);
 		if (n < 0) {
-			if (errno == EINTR)
+			if (errno == EINTR || errno == ETIMEDOUT)
 				continue;
 			return -errno;
 		}
@@ -89,6 +115,20 @@ int shj_conn_call(struct shj_conn *c, struct shj_req *req, void *rep,
 		memcpy(rep, buf, (size_t)n);
 		return ((struct shj_rep *)rep)->status;
 	}
+}
+
+/* 0 if a shinjukud holds its lock; -ECONNREFUSED at once if none does (a
+ * killed daemon leaves its queue behind, but not its lock). */
+static int daemon_running(void)
+{
+	int fd = open(SHJ_LOCK_FILE, O_RDONLY | O_CLOEXEC), err = 0;
+
+	if (fd < 0)
+		return errno == ENOENT ? -ECONNREFUSED : 0;
+	if (flock(fd, LOCK_SH | LOCK_NB) == 0)
+		err = -ECONNREFUSED;	/* nobody holds it: no daemon */
+	close(fd);			/* drops our probe at once */
+	return err;
 }
 
 int shj_conn_open(struct shj_conn *c, size_t rep_size)
@@ -105,6 +145,9 @@ int shj_conn_open(struct shj_conn *c, size_t rep_size)
 		return 0;
 	if (c->pid)		/* inherited across fork: not ours */
 		shj_conn_drop(c);
+	err = daemon_running();
+	if (err)
+		return err;
 	c->pid = getpid();
 	c->rep_size = rep_size;
 
@@ -133,6 +176,8 @@ int shj_conn_open(struct shj_conn *c, size_t rep_size)
 		goto fail;
 	c->session = rep.session;
 	c->secret = rep.secret;
+	/* watch the daemon: a call to a dead one fails at once */
+	c->daemon_fd = (int)syscall(SYS_pidfd_open, rep.daemon_pid, 0);
 	return 0;
 fail:
 	shj_conn_drop(c);

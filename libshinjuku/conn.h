@@ -18,10 +18,11 @@ struct shj_conn {
 	char rep_name[SHJ_QUEUE_NAME_MAX];
 	uint32_t session, seq;
 	uint64_t secret;
+	int daemon_fd;		/* pidfd of shinjukud: readable once it exits */
 	unsigned int nqueues;	/* reply queues made so far, for unique names */
 };
 
-#define SHJ_CONN_INIT { .req = (mqd_t)-1, .rep = (mqd_t)-1 }
+#define SHJ_CONN_INIT { .req = (mqd_t)-1, .rep = (mqd_t)-1, .daemon_fd = -1 }
 
 /* Open the session if this process has none (after fork() the parent's is
  * dropped). rep_size: the largest reply expected. 0 or -errno. */
@@ -32,7 +33,8 @@ void shj_conn_drop(struct shj_conn *c);
 
 /* Send req (version, size, seq, pid, session filled in) and wait, bounded,
  * for its reply into rep (rep_size bytes at most). Returns the reply's
- * status or a transport error. */
+ * status or a transport error: -ECONNRESET if shinjukud exited meanwhile
+ * (then the request reached no live daemon), -ETIMEDOUT. */
 int shj_conn_call(struct shj_conn *c, struct shj_req *req, void *rep,
 		  size_t rep_size);
 

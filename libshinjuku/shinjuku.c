@@ -47,10 +47,12 @@ static int session_call(struct shj_req *req)
 			return shj_conn_send(&conn, req);
 		err = shj_conn_call(&conn, req, &rep, sizeof(rep));
 		if (err == -ETIMEDOUT || err == -EBADMSG || err == -EPROTO)
-			shj_conn_drop(&conn);	/* daemon gone or confused: start afresh */
-		if (err != -ENOTCONN)
+			shj_conn_drop(&conn);	/* daemon stuck or confused: start afresh */
+		/* the daemon exited before answering (ECONNRESET), or a new one
+		 * does not know this session (ENOTCONN): reconnect, once */
+		if (err != -ENOTCONN && err != -ECONNRESET)
 			return err;
-		shj_conn_drop(&conn);	/* daemon restarted: session unknown */
+		shj_conn_drop(&conn);
 	}
 	return err;
 }
@@ -194,6 +196,7 @@ SHJ_EXPORT const char *shj_strerror(int err)
 	case 0:			return "success";
 	case -ECONNREFUSED:	return "shinjukud is not running";
 	case -ETIMEDOUT:	return "shinjukud did not answer in time";
+	case -ECONNRESET:	return "shinjukud exited";
 	case -EPROTO:		return "shinjukud speaks another protocol version";
 	case -EINVAL:		return "invalid argument";
 	case -ESRCH:		return "no such thread in this process";

@@ -12,8 +12,9 @@
  *
  * Errors common to all calls:
  *   -ECONNREFUSED  shinjukud is not running
- *   -ETIMEDOUT     shinjukud did not answer in time (killed or stuck); the
- *                  next call starts a new session
+ *   -ETIMEDOUT     shinjukud did not answer in time (stuck); the next call
+ *                  starts a new session
+ *   -ECONNRESET    shinjukud exited and no new one answered
  *   -EPROTO        shinjukud speaks another protocol version
  * If shinjukud restarted, the next call opens a new session by itself;
  * threads registered before must be registered again (-ENOENT tells).

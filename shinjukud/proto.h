@@ -31,6 +31,9 @@
 
 #define SHJ_PROTO_VERSION	1
 #define SHJ_REQUEST_QUEUE	"/shinjukud"
+/* Held (flock) by the running shinjukud, and holds its pid: a client that
+ * can take a shared lock on it knows at once that no daemon runs. */
+#define SHJ_LOCK_FILE		"/run/shinjukud.lock"
 #define SHJ_QUEUE_NAME_MAX	32	/* with the NUL */
 #define SHJ_REPLY_QUEUE_DEPTH	8	/* fits the default fs.mqueue.msg_max */
 #define SHJ_BATCH_MAX		16	/* tids in one IDLE/RUNNABLE request */
@@ -78,7 +81,7 @@ struct shj_rep {
 	uint32_t seq;		/* the request's seq */
 	int32_t status;		/* 0 or a negative errno */
 	uint32_t session;	/* HELLO: the new session */
-	uint32_t reserved;
+	int32_t daemon_pid;	/* HELLO: shinjukud's pid */
 	uint64_t secret;	/* HELLO: the session's secret */
 };
 

@@ -96,6 +96,7 @@ static void send_reply(struct shj_server *s, mqd_t q, const struct shj_req *req,
 	if (hello) {
 		rep.session = hello->id;
 		rep.secret = hello->secret;
+		rep.daemon_pid = getpid();
 	}
 	/* Non-blocking: a client that does not read its queue loses replies,
 	 * it cannot stall the daemon. */

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -450,22 +451,33 @@ static int start_timer(struct shinjuku_bpf *skel)
 	return err;
 }
 
-/* One daemon at a time, whatever the mode: the request queue is shared.
- * The lock goes with the process, however it ends. */
-#define LOCK_FILE "/run/shinjukud.lock"
+/*
+ * One daemon at a time, whatever the mode: the request queue is shared. The
+ * lock goes with the process, however it ends; clients probe it (shared
+ * lock) to fail fast when no daemon runs, so a probe may hold it for an
+ * instant: retry a little before concluding that another daemon runs.
+ */
 static int take_lock(void)
 {
-	int fd = open(LOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	int fd = open(SHJ_LOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC, 0644), i;
+	char pid[16];
 
 	if (fd < 0) {
-		logmsg("cannot open %s: %s", LOCK_FILE, strerror(errno));
+		logmsg("cannot open %s: %s", SHJ_LOCK_FILE, strerror(errno));
 		return errno == EACCES || errno == EPERM ? EXIT_ENV : EXIT_RUNTIME;
 	}
-	if (flock(fd, LOCK_EX | LOCK_NB)) {
-		logmsg("another shinjukud is running (%s is locked)", LOCK_FILE);
-		close(fd);
-		return EXIT_ENV;
+	for (i = 0; flock(fd, LOCK_EX | LOCK_NB); i++) {
+		if (errno != EWOULDBLOCK || i == 50) {
+			logmsg("another shinjukud is running (%s is locked)", SHJ_LOCK_FILE);
+			close(fd);
+			return EXIT_ENV;
+		}
+		usleep(10000);
 	}
+	fchmod(fd, 0644);
+	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) || pwrite(fd, pid, strlen(pid), 0) < 0)
+		logmsg("cannot write %s: %s", SHJ_LOCK_FILE, strerror(errno));
 	return -1;	/* fd stays open: it holds the lock */
 }
 

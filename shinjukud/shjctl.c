@@ -23,6 +23,8 @@ static void usage(FILE *f)
 "  status          is shinjukud running, with what settings and load\n"
 "  stats [--json]  every counter (names: README.md), as name=value lines\n"
 "                  or as one JSON object\n"
+"  list            registered threads: tid, pid, uid, QoS level, idle mark,\n"
+"                  CPU time under the scheduler (other users' only for root)\n"
 "\n"
 "  -h, --help      print this help and exit\n"
 "  -V, --version   print the version and exit\n"
@@ -32,25 +34,25 @@ static void usage(FILE *f)
 
 static struct shj_kv kv[SHJ_STATS_MAX];
 
-/* Fetch every counter, page by page. Returns how many, or -errno. */
-static int fetch(void)
+/* Fetch every page of op (STATS or LIST); on_page() takes each. Returns 0 or
+ * -errno. */
+static int fetch(int op, void (*on_page)(const struct shj_rep_page *pg))
 {
 	struct shj_conn c = SHJ_CONN_INIT;
-	struct shj_rep_page pg;
+	static struct shj_rep_page pg;
 	struct shj_req req;
-	unsigned int page, n = 0;
+	unsigned int page;
 	int err;
 
 	err = shj_conn_open(&c, sizeof(pg));
 	for (page = 0; !err && page < SHJ_PAGES_MAX; page++) {
 		memset(&req, 0, sizeof(req));
-		req.op = SHJ_OP_STATS;
+		req.op = (uint16_t)op;
 		req.index = page;
 		err = shj_conn_call(&c, &req, &pg, sizeof(pg));
 		if (err)
 			break;
-		memcpy(kv + n, pg.kv, pg.count * sizeof(pg.kv[0]));
-		n += pg.count;
+		on_page(&pg);
 		if (!pg.more)
 			break;
 	}
@@ -60,7 +62,30 @@ static int fetch(void)
 		shj_conn_call(&c, &req, &pg, sizeof(pg));
 	}
 	shj_conn_drop(&c);
-	return err ? err : (int)n;
+	return err;
+}
+
+static int nkv;
+
+static void take_kv(const struct shj_rep_page *pg)
+{
+	uint32_t i;
+
+	for (i = 0; i < pg->count && nkv < SHJ_STATS_MAX; i++)
+		kv[nkv++] = pg->kv[i];
+}
+
+static void print_threads(const struct shj_rep_page *pg)
+{
+	uint32_t i;
+
+	for (i = 0; i < pg->count; i++) {
+		const struct shj_thread_info *t = &pg->th[i];
+
+		printf("%8d %8d %6u %4u %-4s %12.3f\n", t->tid, t->pid, t->uid,
+		       t->qos, t->flags & 1 ? "idle" : "-",
+		       (double)t->runtime_ns / 1e6);
+	}
 }
 
 static unsigned long long get(int n, const char *key)
@@ -76,7 +101,7 @@ static unsigned long long get(int n, const char *key)
 int main(int argc, char **argv)
 {
 	const char *cmd = NULL;
-	int json = 0, n, i;
+	int json = 0, n, i, err;
 
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -95,18 +120,27 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	if (!cmd || (strcmp(cmd, "stats") && strcmp(cmd, "status")) ||
-	    (json && strcmp(cmd, "stats"))) {
+	if (!cmd || (strcmp(cmd, "stats") && strcmp(cmd, "status") &&
+		     strcmp(cmd, "list")) || (json && strcmp(cmd, "stats"))) {
 		usage(stderr);
 		return 1;
 	}
 
-	n = fetch();
-	if (n < 0) {
-		fprintf(stderr, "shjctl: %s\n", n == -ECONNREFUSED ?
-			"shinjukud is not running" : strerror(-n));
+	if (!strcmp(cmd, "list")) {
+		printf("%8s %8s %6s %4s %-4s %12s\n", "TID", "PID", "UID", "QOS",
+		       "MARK", "RUNTIME_MS");
+		err = fetch(SHJ_OP_LIST, print_threads);
+	} else {
+		err = fetch(SHJ_OP_STATS, take_kv);
+	}
+	if (err) {
+		fprintf(stderr, "shjctl: %s\n", err == -ECONNREFUSED ?
+			"shinjukud is not running" : strerror(-err));
 		return 2;
 	}
+	n = nkv;
+	if (!strcmp(cmd, "list"))
+		return 0;
 	if (!strcmp(cmd, "status")) {
 		printf("shinjukud: running, %s mode, %llu QoS levels, slice %llu us, check every %llu us\n"
 		       "load: %llu threads registered, %llu sessions opened, %llu requests (%llu errors, %llu dropped)\n",

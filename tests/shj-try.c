@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * shj-try: a scripted libshinjuku client for the control-plane tests. It runs
+ * its commands in order, in one process (one session), and prints each
+ * call's result as "CMD ARG -> 0" or "-> -EPERM".
+ *
+ *   spawn N            start N threads (they sleep) and print their tids
+ *   register T Q       shj_register(T, Q); T: a tid, "self", or "all"
+ *                      (every spawned thread)
+ *   unregister T | idle T | runnable T | qos T Q
+ *   async 0|1 | sync   shj_set_async() / shj_sync()
+ *   idle-many | runnable-many   the spawned threads, one call
+ *   close              shj_close()
+ *   sleep MS           pause
+ *   hold               print "holding" and sleep until killed
+ *   wait FILE          pause until FILE exists
+ *   stale | forged     send a request with an unknown session / a known
+ *                      session id and a wrong secret, print the answer
+ *   flood N            send N malformed messages to the request queue
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shinjuku.h"
+#include "../libshinjuku/conn.h"
+
+#define MAX_SPAWN 1024
+
+static pid_t spawned[MAX_SPAWN];
+static int nspawned;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+
+static const char *ename(int err)
+{
+	static char buf[32];
+
+	switch (-err) {
+	case 0: return "0";
+	case EPERM: return "-EPERM";
+	case ESRCH: return "-ESRCH";
+	case ENOENT: return "-ENOENT";
+	case EEXIST: return "-EEXIST";
+	case EINVAL: return "-EINVAL";
+	case ENOSPC: return "-ENOSPC";
+	case ENOTCONN: return "-ENOTCONN";
+	case ETIMEDOUT: return "-ETIMEDOUT";
+	case ECONNREFUSED: return "-ECONNREFUSED";
+	case EMSGSIZE: return "-EMSGSIZE";
+	}
+	snprintf(buf, sizeof(buf), "%d", err);
+	return buf;
+}
+
+static void *sleeper(void *arg)
+{
+	pthread_mutex_lock(&mu);
+	spawned[nspawned++] = gettid();
+	pthread_mutex_unlock(&mu);
+	for (;;)
+		pause();
+	return arg;
+}
+
+static pid_t tid_arg(const char *s)
+{
+	return !strcmp(s, "self") ? gettid() : (pid_t)atoi(s);
+}
+
+/* A request outside the library's session: unknown (stale) or with a wrong
+ * secret (forged). */
+static int odd_session(int forged)
+{
+	struct shj_conn c = SHJ_CONN_INIT;
+	struct shj_req req;
+	struct shj_rep rep;
+	int err = shj_conn_open(&c, sizeof(rep));
+
+	if (err)
+		return err;
+	if (forged)
+		c.secret ^= 0x5a5a5a5a5a5a5a5aULL;
+	else
+		c.session += 1000000;
+	memset(&req, 0, sizeof(req));
+	req.op = SHJ_OP_SYNC;
+	err = shj_conn_call(&c, &req, &rep, sizeof(rep));
+	shj_conn_drop(&c);
+	return err;
+}
+
+static int flood(int n)
+{
+	mqd_t q = mq_open(SHJ_REQUEST_QUEUE, O_WRONLY | O_NONBLOCK);
+	char buf[sizeof(struct shj_req) + 64];
+	unsigned int seed = (unsigned int)getpid();
+	int i, sent = 0;
+
+	if (q == (mqd_t)-1)
+		return -errno;
+	for (i = 0; i < n; i++) {
+		size_t len = (size_t)rand_r(&seed) % sizeof(buf);
+		size_t j;
+
+		for (j = 0; j < sizeof(buf); j++)
+			buf[j] = (char)rand_r(&seed);
+		if (i % 3 == 0) {	/* a plausible header, then garbage */
+			struct shj_req *r = (struct shj_req *)buf;
+
+			len = sizeof(*r);
+			r->version = SHJ_PROTO_VERSION;
+			r->size = sizeof(*r);
+			r->op = (uint16_t)(1 + i % (SHJ_OP_MAX - 1));
+		}
+		if (mq_send(q, buf, len, 0) == 0)
+			sent++;
+		else if (errno == EAGAIN)
+			usleep(1000);	/* the daemon drains; keep going */
+	}
+	mq_close(q);
+	printf("flood: sent %d of %d\n", sent, n);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	pthread_t th;
+	int i, j, err;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	for (i = 1; i < argc; i++) {
+		const char *cmd = argv[i], *a = i + 1 < argc ? argv[i + 1] : "0";
+		const char *b = i + 2 < argc ? argv[i + 2] : "0";
+
+		if (!strcmp(cmd, "spawn")) {
+			int n = atoi(a), want = nspawned + n;
+
+			for (j = 0; j < n && nspawned + j < MAX_SPAWN; j++)
+				pthread_create(&th, NULL, sleeper, NULL);
+			while (__atomic_load_n(&nspawned, __ATOMIC_ACQUIRE) < want)
+				usleep(1000);
+			printf("spawned");
+			for (j = 0; j < nspawned; j++)
+				printf(" %d", spawned[j]);
+			printf("\n");
+			i++;
+		} else if (!strcmp(cmd, "register") && !strcmp(a, "all")) {
+			int bad = 0;
+
+			for (j = 0; j < nspawned; j++)
+				bad += shj_register(spawned[j], atoi(b)) != 0;
+			printf("register all -> %d failed\n", bad);
+			i += 2;
+		} else if (!strcmp(cmd, "register") || !strcmp(cmd, "qos")) {
+			err = !strcmp(cmd, "register") ? shj_register(tid_arg(a), atoi(b)) :
+			      shj_set_qos(tid_arg(a), atoi(b));
+			printf("%s %s %s -> %s\n", cmd, a, b, ename(err));
+			i += 2;
+		} else if (!strcmp(cmd, "unregister") || !strcmp(cmd, "idle") ||
+			   !strcmp(cmd, "runnable")) {
+			pid_t t = tid_arg(a);
+
+			err = cmd[0] == 'u' ? shj_unregister(t) :
+			      cmd[0] == 'i' ? shj_idle(t) : shj_runnable(t);
+			printf("%s %s -> %s\n", cmd, a, ename(err));
+			i++;
+		} else if (!strcmp(cmd, "idle-many") || !strcmp(cmd, "runnable-many")) {
+			err = cmd[0] == 'i' ? shj_idle_many(spawned, nspawned) :
+			      shj_runnable_many(spawned, nspawned);
+			printf("%s -> %s\n", cmd, ename(err));
+		} else if (!strcmp(cmd, "async")) {
+			printf("async %s -> %s\n", a, ename(shj_set_async(atoi(a))));
+			i++;
+		} else if (!strcmp(cmd, "sync")) {
+			printf("sync -> %s\n", ename(shj_sync()));
+		} else if (!strcmp(cmd, "close")) {
+			printf("close -> %s\n", ename(shj_close()));
+		} else if (!strcmp(cmd, "sleep")) {
+			usleep((useconds_t)atoi(a) * 1000);
+			i++;
+		} else if (!strcmp(cmd, "wait")) {
+			printf("waiting\n");
+			while (access(a, F_OK))
+				usleep(10000);
+			i++;
+		} else if (!strcmp(cmd, "hold")) {
+			printf("holding\n");
+			for (;;)
+				pause();
+		} else if (!strcmp(cmd, "stale") || !strcmp(cmd, "forged")) {
+			printf("%s -> %s\n", cmd, ename(odd_session(cmd[0] == 'f')));
+		} else if (!strcmp(cmd, "flood")) {
+			err = flood(atoi(a));
+			if (err)
+				printf("flood -> %s\n", ename(err));
+			i++;
+		} else {
+			fprintf(stderr, "shj-try: unknown command '%s' (see tests/shj-try.c)\n", cmd);
+			return 2;
+		}
+	}
+	return 0;
+}
