@@ -44,10 +44,10 @@ DAEMON_OBJS := $(addprefix $(B)/obj/shinjukud/,shinjukud.o server.o tasks.o prot
 LIB_OBJS := $(addprefix $(B)/obj/libshinjuku/,shinjuku.o conn.o proto.o)
 EXAMPLES := $(B)/bin/echo-server $(B)/bin/echo-client
 UNIT_TESTS := $(B)/tests/test_proto $(B)/tests/test_lib $(B)/tests/test_tasks
-TEST_TOOLS := $(B)/tests/shj-spin $(B)/tests/shj-try
+TEST_TOOLS := $(B)/tests/shj-spin $(B)/tests/shj-try $(B)/tests/ctl-speed
 PROGS := $(B)/bin/shinjukud $(B)/bin/shjctl $(LIB_SO) $(EXAMPLES) $(UNIT_TESTS) $(TEST_TOOLS) $(B)/shinjuku.pc
 
-.PHONY: all deps check check-unit check-install check-vm demo bench-dispatch install uninstall clean vmlinux
+.PHONY: all deps check check-unit check-install check-vm demo bench-dispatch bench-ctl install uninstall clean vmlinux
 all: $(PROGS)
 
 deps:
@@ -134,6 +134,11 @@ $(B)/tests/shj-try: tests/shj-try.c libshinjuku/shinjuku.h libshinjuku/conn.h $(
 	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -Ilibshinjuku $< $(B)/obj/libshinjuku/conn.o \
 		$(B)/obj/libshinjuku/proto.o $(LINK_LIB) -pthread -lrt -o $@
 
+$(B)/tests/ctl-speed: tests/bench/ctl-speed.c libshinjuku/shinjuku.h bpf/shj_shared.h $(LIB_SO) $(B)/lib/$(LIB_SONAME)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -Ilibshinjuku $< $(LINK_LIB) -lbpf -pthread -o $@
+
 $(B)/tests/test_proto: tests/unit/test_proto.c $(B)/obj/libshinjuku/proto.o
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
@@ -172,6 +177,12 @@ check-vm: all
 # Benchmarks (not tests): timing figures, reported, never asserted.
 bench-dispatch: all
 	$(Q)tests/vm/run --native-ok -- tests/bench/dispatch-cost.sh
+
+# the control plane: on the host (--dry-run where it has no sched_ext), then
+# in the VM with the scheduler attached
+bench-ctl: all
+	$(Q)tests/bench/ctl-speed.sh
+	$(Q)tests/vm/run -- tests/bench/ctl-speed.sh
 
 demo: deps
 	$(Q)$(MAKE) all

@@ -485,13 +485,17 @@ static void handle_one(struct shj_server *s, const char *buf, ssize_t len)
 	}
 }
 
-void shj_server_handle(struct shj_server *s)
+int shj_server_handle(struct shj_server *s)
 {
 	char buf[sizeof(struct shj_req) + 64];
+	int handled = 0;
 	ssize_t n;
 
-	while ((n = mq_receive(s->req, buf, sizeof(buf), NULL)) >= 0)
+	while ((n = mq_receive(s->req, buf, sizeof(buf), NULL)) >= 0) {
 		handle_one(s, buf, n);
+		handled++;
+	}
+	return handled;
 }
 
 int shj_server_pollfds(const struct shj_server *s, struct pollfd *fds, int max)

@@ -68,8 +68,8 @@ int shj_server_open(struct shj_server *s, const struct shj_sched *sched,
 		    unsigned int max_sessions, unsigned int max_threads);
 /* End every session (threads back to SCHED_OTHER) and remove the queue. */
 void shj_server_close(struct shj_server *s);
-/* Serve every request waiting in the queue. */
-void shj_server_handle(struct shj_server *s);
+/* Serve every request waiting in the queue; returns how many. */
+int shj_server_handle(struct shj_server *s);
 /* Fill fds with the pidfds of live sessions; returns how many. */
 int shj_server_pollfds(const struct shj_server *s, struct pollfd *fds, int max);
 /* End the session whose pidfd is fd (its process exited). */

@@ -55,7 +55,7 @@ enum {
 static struct {
 	u64 slice_us, preempt_us, qos_levels, max_threads, watchdog_ms;
 	unsigned int stats_secs;
-	int switch_all, prog_stats, dry_run, verbose;
+	int switch_all, prog_stats, dry_run, busy_poll, verbose;
 } opt = {
 	.slice_us = SHJ_SLICE_NS_DEFAULT / 1000,
 	.preempt_us = SHJ_PREEMPT_NS_DEFAULT / 1000,
@@ -84,6 +84,9 @@ static void usage(FILE *f)
 "                      at exit)\n"
 "      --prog-stats    have the kernel time the scheduler's BPF programs and\n"
 "                      print their mean cost with the counters\n"
+"      --busy-poll     spin on the request queue instead of sleeping: the\n"
+"                      lowest latency for clients, for a whole CPU (pin\n"
+"                      shinjukud to one you can spare)\n"
 "      --dry-run       create the maps and serve clients, but attach no\n"
 "                      scheduler and change no thread's policy: to measure\n"
 "                      the control plane, also on kernels without sched_ext\n"
@@ -130,7 +133,7 @@ static int parse_u64(const char *s, u64 min, u64 max, u64 *out)
 static int parse_args(int argc, char **argv)
 {
 	enum { OPT_STATS = 256, OPT_MAX_THREADS, OPT_SWITCH_ALL, OPT_WATCHDOG,
-	       OPT_PROG_STATS, OPT_DRY_RUN };
+	       OPT_PROG_STATS, OPT_DRY_RUN, OPT_BUSY_POLL };
 	static const struct option longopts[] = {
 		{ "slice-us", required_argument, NULL, 's' },
 		{ "preempt-us", required_argument, NULL, 'p' },
@@ -141,6 +144,7 @@ static int parse_args(int argc, char **argv)
 		{ "stats", required_argument, NULL, OPT_STATS },
 		{ "prog-stats", no_argument, NULL, OPT_PROG_STATS },
 		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
+		{ "busy-poll", no_argument, NULL, OPT_BUSY_POLL },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -194,6 +198,9 @@ static int parse_args(int argc, char **argv)
 			break;
 		case OPT_DRY_RUN:
 			opt.dry_run = 1;
+			break;
+		case OPT_BUSY_POLL:
+			opt.busy_poll = 1;
 			break;
 		case 'v':
 			opt.verbose = 1;
@@ -513,8 +520,13 @@ static int serve(struct daemon *d, int sigfd)
 		fds[0] = (struct pollfd){ .fd = sigfd, .events = POLLIN };
 		fds[1] = (struct pollfd){ .fd = (int)srv->req, .events = POLLIN };
 		n = 2 + shj_server_pollfds(srv, fds + 2, MAX_SESSIONS);
+		/* --busy-poll: drain the queue without sleeping, and look at
+		 * the rest (signals, exits) every so often */
+		for (i = 0; opt.busy_poll && i < 100000; i++)
+			if (shj_server_handle(srv))
+				i = 0;
 		/* the exit info is polled: the kernel has no fd to wait on */
-		if (poll(fds, (nfds_t)n, 100) < 0 && errno != EINTR) {
+		if (poll(fds, (nfds_t)n, opt.busy_poll ? 0 : 100) < 0 && errno != EINTR) {
 			logmsg("poll: %s", strerror(errno));
 			return EXIT_RUNTIME;
 		}
