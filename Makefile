@@ -43,7 +43,8 @@ CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 DAEMON_OBJS := $(addprefix $(B)/obj/shinjukud/,shinjukud.o server.o tasks.o proto.o)
 LIB_OBJS := $(addprefix $(B)/obj/libshinjuku/,shinjuku.o conn.o proto.o)
 EXAMPLES := $(B)/bin/echo-server $(B)/bin/echo-client
-UNIT_TESTS := $(B)/tests/test_proto $(B)/tests/test_lib $(B)/tests/test_tasks
+UNIT_TESTS := $(B)/tests/test_proto $(B)/tests/test_lib $(B)/tests/test_tasks \
+	$(B)/tests/test_server
 TEST_TOOLS := $(B)/tests/shj-spin $(B)/tests/shj-try $(B)/tests/ctl-speed
 PROGS := $(B)/bin/shinjukud $(B)/bin/shjctl $(LIB_SO) $(EXAMPLES) $(UNIT_TESTS) $(TEST_TOOLS) $(B)/shinjuku.pc
 
@@ -155,6 +156,14 @@ $(B)/tests/test_tasks: tests/unit/test_tasks.c $(B)/obj/shinjukud/tasks.o $(SKEL
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -I$(B)/bpf $(CHECK_CFLAGS) $< \
 		$(B)/obj/shinjukud/tasks.o -lbpf -lelf -lz $(CHECK_LIBS) -o $@
+
+# the server unit test drives shj-try clients
+$(B)/tests/test_server: tests/unit/test_server.c $(addprefix $(B)/obj/shinjukud/,server.o tasks.o proto.o) $(SKEL) | $(B)/tests/shj-try
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -I$(B)/bpf -Ilibshinjuku $(CHECK_CFLAGS) $< \
+		$(addprefix $(B)/obj/shinjukud/,server.o tasks.o proto.o) -lbpf -lelf -lz -lrt \
+		$(CHECK_LIBS) -o $@
 
 # --- running ----------------------------------------------------------------
 # The integration tests need sched_ext: natively where the host kernel has it,
