@@ -42,7 +42,7 @@ CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
 DAEMON_OBJS := $(addprefix $(B)/obj/shinjukud/,shinjukud.o server.o tasks.o proto.o)
 LIB_OBJS := $(addprefix $(B)/obj/libshinjuku/,shinjuku.o conn.o proto.o)
-EXAMPLES := $(B)/bin/echo-server $(B)/bin/echo-client
+EXAMPLES := $(B)/bin/echo-server $(B)/bin/echo-client $(B)/bin/loadgen
 UNIT_TESTS := $(B)/tests/test_proto $(B)/tests/test_lib $(B)/tests/test_tasks \
 	$(B)/tests/test_server
 TEST_TOOLS := $(B)/tests/shj-spin $(B)/tests/shj-try $(B)/tests/ctl-speed
@@ -118,6 +118,12 @@ $(B)/shinjuku.pc: shinjuku.pc.in Makefile
 
 # --- examples and tests (run from the tree: rpath to build/lib) -----------
 LINK_LIB = -L$(B)/lib -lshinjuku -Wl,-rpath,'$$ORIGIN/../lib'
+
+$(B)/bin/loadgen: examples/loadgen.c examples/workers.c examples/workers.h libshinjuku/shinjuku.h $(LIB_SO) $(B)/lib/$(LIB_SONAME)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -Ilibshinjuku examples/loadgen.c examples/workers.c \
+		$(LINK_LIB) -pthread -lm -o $@
 
 $(B)/bin/%: examples/%.c libshinjuku/shinjuku.h $(LIB_SO) $(B)/lib/$(LIB_SONAME)
 	$(call msg,CC,$@)

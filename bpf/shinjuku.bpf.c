@@ -17,6 +17,11 @@
  *   syscall program shinjuku_nudge, which moves that one thread between its
  *   level and IDLE_DSQ and kicks a CPU if the change makes preemption due.
  *   Idle-marked threads run only when no other work can use the CPU.
+ *   An idle-marked thread that *wakes up* is runnable from then on: a
+ *   blocked idle worker wakes because it was handed a request, and the
+ *   runnable mark the dispatcher sent is on its way; waiting for it would
+ *   put a daemon round trip on every request's path. (A spinning idle
+ *   worker never wakes up, so it stays in the background.)
  *
  * - Preemption (the seed's rule), checked for every CPU by a BPF timer
  *   pinned to one CPU every preempt_ns, and at once on the events that make
@@ -33,6 +38,8 @@
  *   a local queue is "immediate", so the kernel hands such a thread back to
  *   ops.enqueue with SCX_ENQ_REENQ and the reason SCX_TASK_REENQ_PREEMPTED,
  *   instead of parking it on the CPU it lost. It can then run on any CPU.
+ *   It keeps what was left of its slice: a thread that fair tasks interrupt
+ *   again and again must not get a fresh slice at the head each time.
  *
  * - Nothing starves into sched_ext's watchdog: idle-marked threads and
  *   background tasks whose head has waited starve_ns run next. Dispatch
@@ -250,12 +257,24 @@ static void kick_for(struct task_struct *p, s32 rank)
 			     vrank == RANK_IDLE ? SHJ_STAT_PREEMPT_IDLE : SHJ_STAT_PREEMPT_QOS);
 }
 
+/* p wakes up: if it was idle-marked, it is runnable now (top comment). */
+static void wake_clears_idle(struct task_struct *p)
+{
+	struct shj_task *t = bpf_task_storage_get(&shj_tasks, p, NULL, 0);
+
+	if (t && (t->flags & SHJ_TASK_IDLE)) {
+		t->flags &= ~SHJ_TASK_IDLE;
+		stat_inc(SHJ_STAT_WAKE_RUNNABLE);
+	}
+}
+
 s32 BPF_STRUCT_OPS(shinjuku_select_cpu, struct task_struct *p, s32 prev_cpu,
 		   u64 wake_flags)
 {
 	bool is_idle = false;
 	s32 cpu;
 
+	wake_clears_idle(p);
 	/* An idle CPU means nothing that may run there waits: take it. */
 	cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
 	if (is_idle) {
@@ -270,8 +289,12 @@ void BPF_STRUCT_OPS(shinjuku_enqueue, struct task_struct *p, u64 enq_flags)
 	struct shj_rt *rt = bpf_task_storage_get(&shj_rt, p, NULL,
 						 BPF_LOCAL_STORAGE_GET_F_CREATE);
 	bool reenq = enq_flags & SCX_ENQ_REENQ;
-	s32 rank = rank_of(p);
-	u64 flags = 0;
+	u64 flags = 0, slice = slice_ns;
+	s32 rank;
+
+	if (enq_flags & SCX_ENQ_WAKEUP)
+		wake_clears_idle(p);
+	rank = rank_of(p);
 
 	/*
 	 * Per-CPU kernel threads (--switch-all) run on their CPU at once. If
@@ -285,13 +308,18 @@ void BPF_STRUCT_OPS(shinjuku_enqueue, struct task_struct *p, u64 enq_flags)
 	}
 
 	/* Preempted by a higher class, or could not run at once where it was
-	 * placed: it had been picked already, so it goes first again. */
+	 * placed: it had been picked already, so it goes first again, with
+	 * the rest of its slice. Otherwise a new slice starts. */
 	if (reenq) {
 		u32 why = p->scx.flags & SCX_TASK_REENQ_REASON_MASK;
 
 		flags = SCX_ENQ_HEAD;
 		if (why == SCX_TASK_REENQ_PREEMPTED)
 			stat_inc(SHJ_STAT_BOOST);
+		if (rt && rt->slice_used < slice_ns)
+			slice = slice_ns - rt->slice_used;
+	} else if (rt) {
+		rt->slice_used = 0;
 	}
 	if (rt)
 		rt->enq_at = scx_bpf_now();
@@ -305,7 +333,7 @@ void BPF_STRUCT_OPS(shinjuku_enqueue, struct task_struct *p, u64 enq_flags)
 	else
 		stat_inc(SHJ_STAT_ENQUEUE_UNREG);
 
-	scx_bpf_dsq_insert(p, dsq_of(rank), slice_ns, flags);
+	scx_bpf_dsq_insert(p, dsq_of(rank), slice, flags);
 	kick_for(p, rank);
 }
 
@@ -388,7 +416,8 @@ void BPF_STRUCT_OPS(shinjuku_running, struct task_struct *p)
 		rt->enq_at = 0;
 		rt->last_ran = now;
 	}
-	cr->started_at = now;
+	/* the slice started before a boost, if there was one */
+	cr->started_at = now - (rt ? rt->slice_used : 0);
 	cr->rank = rank;
 	cr->kicked = 0;
 
@@ -404,8 +433,12 @@ void BPF_STRUCT_OPS(shinjuku_stopping, struct task_struct *p, bool runnable)
 {
 	struct shj_rt *rt = bpf_task_storage_get(&shj_rt, p, NULL, 0);
 
-	if (rt && rt->last_ran)
-		rt->runtime_ns += scx_bpf_now() - rt->last_ran;
+	if (rt && rt->last_ran) {
+		u64 ran = scx_bpf_now() - rt->last_ran;
+
+		rt->runtime_ns += ran;
+		rt->slice_used += ran;
+	}
 	cpu_run_of(scx_bpf_task_cpu(p))->rank = RANK_NONE;
 }
 

@@ -55,6 +55,7 @@ struct shj_rt {
 	__u64 enq_at;		/* when it was queued; 0 while not queued */
 	__u64 last_ran;		/* when it last started running */
 	__u64 runtime_ns;	/* total time on a CPU under this scheduler */
+	__u64 slice_used;	/* of its current slice, across prio boosts */
 };
 
 /* What each CPU runs, as far as the scheduler knows (.bss cpu_run[]): the
@@ -115,6 +116,7 @@ enum shj_stat {
 	SHJ_STAT_KEEP,		/* the running thread kept its CPU (nothing better) */
 	SHJ_STAT_NUDGE_MOVE,	/* moved between queues after a mark changed */
 	SHJ_STAT_RUN_REG,	/* a registered thread started running */
+	SHJ_STAT_WAKE_RUNNABLE,	/* an idle-marked thread woke up: runnable now */
 	SHJ_NR_STATS,
 };
 
@@ -139,6 +141,7 @@ enum shj_stat {
 	"keep_running",			\
 	"nudge_moves",			\
 	"run_registered",		\
+	"wake_runnable",		\
 }
 
 /* Queue-wait histogram: map shj_wait_hist, per CPU, indexed

@@ -1,0 +1,399 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * loadgen: an open-loop load generator for the Shinjuku worker model. It
+ * draws a trace (Poisson arrivals at the offered load; fixed, exponential or
+ * bimodal service times; a seed makes it reproducible) and replays it
+ * in-process into the worker pool of examples/workers.c -- no network stack
+ * in the measurement. Latency runs from each request's scheduled arrival to
+ * its completion (no coordinated omission). --simulate instead runs the
+ * same trace through an ideal, zero-overhead centralized preemptive FCFS
+ * (one queue, --cpus cores, a --quantum-us slice): the physical limit.
+ *
+ * Output: one line of name=value pairs (or --json: one JSON object) with
+ * offered and achieved rates and, per class (short, long), count, p50, p99,
+ * p99.9 latency in us and mean slowdown (latency / service time).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <shinjuku.h>
+#include "workers.h"
+
+enum dist { D_FIXED, D_EXP, D_BIMODAL };
+
+static struct {
+	double load, secs, short_us, long_us, long_frac, quantum_us;
+	int cpus, workers, qos, dispatcher_qos, spin, shinjuku, simulate, json, progress;
+	unsigned long seed;
+	enum dist dist;
+	const char *label;
+} opt = {
+	.load = 0.5, .secs = 10, .short_us = 500, .long_us = 50000,
+	.long_frac = 0.005, .quantum_us = 500, .cpus = 2, .workers = 16,
+	.shinjuku = 1, .seed = 1, .dist = D_BIMODAL, .label = "", .dispatcher_qos = -1,
+};
+
+struct req {
+	double arrival_us, service_us, done_us;
+	int is_long;
+};
+
+static struct req *reqs;
+static size_t nreqs;
+static struct timespec t0;
+
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)(ts.tv_sec - t0.tv_sec) * 1e6 + (double)(ts.tv_nsec - t0.tv_nsec) / 1e3;
+}
+
+/* xorshift64*: small, seeded, the same everywhere */
+static unsigned long long rng_state;
+static double uniform(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return (double)((rng_state * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
+}
+
+static double mean_service_us(void)
+{
+	if (opt.dist == D_BIMODAL)
+		return (1 - opt.long_frac) * opt.short_us + opt.long_frac * opt.long_us;
+	return opt.short_us;
+}
+
+static int make_trace(void)
+{
+	double rate = opt.load * opt.cpus / mean_service_us();	/* per us */
+	double t = 0;
+	size_t cap = (size_t)(rate * opt.secs * 1e6 * 1.2) + 16, i;
+
+	rng_state = opt.seed * 0x9E3779B97F4A7C15ULL + 1;
+	reqs = calloc(cap, sizeof(*reqs));
+	if (!reqs)
+		return -ENOMEM;
+	for (i = 0; i < cap; i++) {
+		t += -log(1 - uniform()) / rate;
+		if (t > opt.secs * 1e6)
+			break;
+		reqs[i].arrival_us = t;
+		switch (opt.dist) {
+		case D_FIXED:
+			reqs[i].service_us = opt.short_us;
+			break;
+		case D_EXP:
+			reqs[i].service_us = -log(1 - uniform()) * opt.short_us;
+			break;
+		case D_BIMODAL:
+			reqs[i].is_long = uniform() < opt.long_frac;
+			reqs[i].service_us = reqs[i].is_long ? opt.long_us : opt.short_us;
+			break;
+		}
+	}
+	nreqs = i;
+	return 0;
+}
+
+/* The ideal: centralized preemptive FCFS, zero overhead. Event-driven: each
+ * core runs the queue's head for a quantum (or less if it finishes), and an
+ * unfinished job goes to the tail after the arrivals of that quantum. */
+static void simulate(void)
+{
+	size_t *queue = malloc(sizeof(*queue) * (nreqs + 1)), qh = 0, qt = 0, next = 0, done = 0;
+	double *left = malloc(sizeof(*left) * nreqs), *core_free = calloc((size_t)opt.cpus, sizeof(double));
+	size_t *core_job = malloc(sizeof(*core_job) * (size_t)opt.cpus);
+	double now = 0;
+	int c;
+
+	for (size_t i = 0; i < nreqs; i++)
+		left[i] = reqs[i].service_us;
+	for (c = 0; c < opt.cpus; c++)
+		core_job[c] = (size_t)-1;
+	/* a ring of nreqs+1 slots: a job is queued at most once at a time */
+#define QPUSH(j) (queue[qt] = (j), qt = (qt + 1) % (nreqs + 1))
+	while (done < nreqs) {
+		/* the next event: a core finishing its quantum, or an arrival */
+		double t_core = 1e300, t_arr = next < nreqs ? reqs[next].arrival_us : 1e300;
+		int cc = -1;
+
+		for (c = 0; c < opt.cpus; c++)
+			if (core_job[c] != (size_t)-1 && core_free[c] < t_core) {
+				t_core = core_free[c];
+				cc = c;
+			}
+		if (t_arr <= t_core) {
+			now = t_arr;
+			QPUSH(next);
+			next++;
+		} else {
+			size_t j = core_job[cc];
+
+			now = t_core;
+			core_job[cc] = (size_t)-1;
+			if (left[j] <= 1e-9) {
+				reqs[j].done_us = now;
+				done++;
+			} else {
+				QPUSH(j);
+			}
+		}
+		/* idle cores take the queue's head */
+		for (c = 0; c < opt.cpus && qh != qt; c++) {
+			double run;
+			size_t j;
+
+			if (core_job[c] != (size_t)-1)
+				continue;
+			j = queue[qh];
+			qh = (qh + 1) % (nreqs + 1);
+			run = left[j] < opt.quantum_us ? left[j] : opt.quantum_us;
+			left[j] -= run;
+			core_job[c] = j;
+			core_free[c] = now + run;
+		}
+	}
+	free(queue);
+	free(left);
+	free(core_free);
+	free(core_job);
+}
+
+static void on_done(void *ctx, uint64_t id)
+{
+	reqs[id].done_us = now_us();
+}
+
+static int replay(void)
+{
+	struct wk_config cfg = {
+		.workers = opt.workers, .qos = opt.qos,
+		.wait = opt.spin ? WK_SPIN : WK_BLOCK, .shinjuku = opt.shinjuku,
+	};
+	struct wk_pool *pool;
+	double deadline, next_progress = 1e6;
+	size_t i, done;
+	int err;
+
+	err = wk_start(&pool, &cfg, on_done, NULL);
+	if (err) {
+		fprintf(stderr, "loadgen: cannot start the workers: %s\n", shj_strerror(err));
+		return 1;
+	}
+	/* the dispatcher must outrank the workers it feeds: in the fair class
+	 * it does (partial mode); under --switch-all register it above them */
+	if (opt.shinjuku && opt.dispatcher_qos >= 0 &&
+	    (err = shj_register(0, opt.dispatcher_qos))) {
+		fprintf(stderr, "loadgen: cannot register the dispatcher: %s\n", shj_strerror(err));
+		wk_stop(pool);
+		return 1;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < nreqs; i++) {
+		double wait = reqs[i].arrival_us - now_us();
+
+		if (wait > 0) {
+			struct timespec ts = t0;
+			long long ns = (long long)(reqs[i].arrival_us * 1e3);
+
+			ts.tv_sec += ns / 1000000000LL;
+			ts.tv_nsec += ns % 1000000000LL;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+		}
+		if (wk_submit(pool, i, (uint64_t)(reqs[i].service_us * 1e3))) {
+			fprintf(stderr, "loadgen: the pending queue overflowed\n");
+			break;
+		}
+		if (opt.progress && now_us() >= next_progress) {
+			fprintf(stderr, "\rloadgen: %.0f s, %zu requests sent", next_progress / 1e6, i);
+			next_progress += 1e6;
+		}
+	}
+	/* wait for the stragglers, bounded */
+	deadline = now_us() + 60e6;
+	do {
+		for (done = 0, i = 0; i < nreqs; i++)
+			done += *(volatile double *)&reqs[i].done_us > 0;
+		if (done < nreqs)
+			usleep(10000);
+	} while (done < nreqs && now_us() < deadline);
+	if (opt.progress)
+		fputc('\n', stderr);
+	wk_stop(pool);
+	if (opt.shinjuku)
+		shj_close();
+	if (done < nreqs) {
+		fprintf(stderr, "loadgen: %zu of %zu requests never finished\n", nreqs - done, nreqs);
+		return 1;
+	}
+	return 0;
+}
+
+static int cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* one class: " cls_n=.. cls_p50_us=.. ..." */
+static void report_class(const char *cls, int is_long, int first)
+{
+	double *lat = malloc(sizeof(*lat) * (nreqs + 1)), slow = 0;
+	size_t i, n = 0;
+
+	for (i = 0; i < nreqs; i++) {
+		if (reqs[i].is_long != is_long)
+			continue;
+		lat[n++] = reqs[i].done_us - reqs[i].arrival_us;
+		slow += (reqs[i].done_us - reqs[i].arrival_us) / reqs[i].service_us;
+	}
+	qsort(lat, n, sizeof(*lat), cmp);
+#define P(q) (n ? lat[(size_t)((double)(n - 1) * (q))] : 0)
+	if (opt.json)
+		printf("%s\"%s\":{\"n\":%zu,\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"mean_slowdown\":%.2f}",
+		       first ? "" : ",", cls, n, P(0.5), P(0.99), P(0.999), n ? slow / n : 0);
+	else
+		printf(" %s_n=%zu %s_p50_us=%.1f %s_p99_us=%.1f %s_p999_us=%.1f %s_mean_slowdown=%.2f",
+		       cls, n, cls, P(0.5), cls, P(0.99), cls, P(0.999), cls, n ? slow / n : 0);
+	free(lat);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: loadgen [OPTION]...\n"
+"Open-loop Poisson load replayed in-process into a Shinjuku worker pool.\n"
+"\n"
+"  -l, --load F          offered load, a fraction of --cpus (default 0.5)\n"
+"  -c, --cpus N          CPUs the load is sized for (default 2)\n"
+"  -t, --secs S          length of the trace (default 10)\n"
+"  -d, --dist D          fixed | exp | bimodal (default bimodal)\n"
+"      --short-us US     short (or fixed, or mean exp) service time (500)\n"
+"      --long-us US      long service time, bimodal (50000)\n"
+"      --long-frac F     share of long requests, bimodal (0.005)\n"
+"  -s, --seed N          trace seed (default 1)\n"
+"  -w, --workers N       worker threads, 1..%d (default 16)\n"
+"      --spin            idle workers spin (default: they block)\n"
+"      --no-shinjuku     do not register: the kernel's own scheduler\n"
+"      --qos N           the workers' QoS level (default 0)\n"
+"      --dispatcher-qos N  register the dispatcher at level N (needed under\n"
+"                        shinjukud --switch-all; default: not registered)\n"
+"      --simulate        run the trace through the ideal instead\n"
+"      --quantum-us US   the ideal's slice (default 500)\n"
+"      --label TEXT      copied into the output\n"
+"      --json            one JSON object instead of name=value\n"
+"      --progress        a progress line on stderr\n"
+"  -h, --help\n", WK_MAX_WORKERS);
+}
+
+int main(int argc, char **argv)
+{
+	enum { O_SHORT = 256, O_LONG, O_FRAC, O_SPIN, O_NOSHJ, O_QOS, O_SIM, O_QUANTUM,
+	       O_LABEL, O_JSON, O_PROGRESS, O_DQOS };
+	static const struct option lo[] = {
+		{ "load", 1, NULL, 'l' }, { "cpus", 1, NULL, 'c' }, { "secs", 1, NULL, 't' },
+		{ "dist", 1, NULL, 'd' }, { "short-us", 1, NULL, O_SHORT },
+		{ "long-us", 1, NULL, O_LONG }, { "long-frac", 1, NULL, O_FRAC },
+		{ "seed", 1, NULL, 's' }, { "workers", 1, NULL, 'w' },
+		{ "spin", 0, NULL, O_SPIN }, { "no-shinjuku", 0, NULL, O_NOSHJ },
+		{ "qos", 1, NULL, O_QOS }, { "simulate", 0, NULL, O_SIM },
+		{ "dispatcher-qos", 1, NULL, O_DQOS },
+		{ "quantum-us", 1, NULL, O_QUANTUM }, { "label", 1, NULL, O_LABEL },
+		{ "json", 0, NULL, O_JSON }, { "progress", 0, NULL, O_PROGRESS },
+		{ "help", 0, NULL, 'h' }, { 0 }
+	};
+	double elapsed_us = 0;
+	char *end;
+	int c, rc = 0;
+
+	while ((c = getopt_long(argc, argv, "l:c:t:d:s:w:h", lo, NULL)) != -1) {
+		errno = 0;
+		end = NULL;
+		switch (c) {
+		case 'l': opt.load = strtod(optarg, &end); break;
+		case 'c': opt.cpus = (int)strtol(optarg, &end, 10); break;
+		case 't': opt.secs = strtod(optarg, &end); break;
+		case 'd':
+			if (!strcmp(optarg, "fixed")) opt.dist = D_FIXED;
+			else if (!strcmp(optarg, "exp")) opt.dist = D_EXP;
+			else if (!strcmp(optarg, "bimodal")) opt.dist = D_BIMODAL;
+			else goto bad;
+			break;
+		case O_SHORT: opt.short_us = strtod(optarg, &end); break;
+		case O_LONG: opt.long_us = strtod(optarg, &end); break;
+		case O_FRAC: opt.long_frac = strtod(optarg, &end); break;
+		case 's': opt.seed = strtoul(optarg, &end, 10); break;
+		case 'w': opt.workers = (int)strtol(optarg, &end, 10); break;
+		case O_SPIN: opt.spin = 1; break;
+		case O_NOSHJ: opt.shinjuku = 0; break;
+		case O_QOS: opt.qos = (int)strtol(optarg, &end, 10); break;
+		case O_DQOS: opt.dispatcher_qos = (int)strtol(optarg, &end, 10); break;
+		case O_SIM: opt.simulate = 1; break;
+		case O_QUANTUM: opt.quantum_us = strtod(optarg, &end); break;
+		case O_LABEL: opt.label = optarg; break;
+		case O_JSON: opt.json = 1; break;
+		case O_PROGRESS: opt.progress = 1; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 1;
+		}
+		if (end && (*end || errno))
+			goto bad;
+	}
+	if (optind < argc || opt.load <= 0 || opt.load > 1.5 || opt.cpus < 1 ||
+	    opt.secs <= 0 || opt.short_us <= 0 || opt.long_us <= 0 ||
+	    opt.long_frac < 0 || opt.long_frac > 1 || opt.workers < 1 ||
+	    opt.workers > WK_MAX_WORKERS || opt.qos < 0 ||
+	    opt.qos >= SHJ_QOS_LEVELS_MAX || opt.dispatcher_qos < -1 ||
+	    opt.dispatcher_qos >= SHJ_QOS_LEVELS_MAX || opt.quantum_us <= 0) {
+		fprintf(stderr, "loadgen: a value is out of range\n");
+		usage(stderr);
+		return 1;
+	}
+	if (make_trace()) {
+		fprintf(stderr, "loadgen: out of memory\n");
+		return 1;
+	}
+	if (opt.simulate) {
+		simulate();
+	} else {
+		rc = replay();
+		if (rc)
+			return rc;
+	}
+	for (size_t i = 0; i < nreqs; i++)
+		if (reqs[i].done_us > elapsed_us)
+			elapsed_us = reqs[i].done_us;
+
+	if (opt.json)
+		printf("{\"label\":\"%s\",\"load\":%.3f,\"offered_rps\":%.1f,\"achieved_rps\":%.1f,",
+		       opt.label, opt.load, nreqs / opt.secs, nreqs / (elapsed_us / 1e6));
+	else
+		printf("label=%s load=%.3f offered_rps=%.1f achieved_rps=%.1f", opt.label,
+		       opt.load, nreqs / opt.secs, nreqs / (elapsed_us / 1e6));
+	report_class("short", 0, 1);
+	if (opt.dist == D_BIMODAL)
+		report_class("long", 1, 0);
+	printf(opt.json ? "}\n" : "\n");
+	free(reqs);
+	return 0;
+bad:
+	fprintf(stderr, "loadgen: bad value '%s'\n", optarg);
+	usage(stderr);
+	return 1;
+}
