@@ -17,11 +17,6 @@
  *   syscall program shinjuku_nudge, which moves that one thread between its
  *   level and IDLE_DSQ and kicks a CPU if the change makes preemption due.
  *   Idle-marked threads run only when no other work can use the CPU.
- *   An idle-marked thread that *wakes up* is runnable from then on: a
- *   blocked idle worker wakes because it was handed a request, and the
- *   runnable mark the dispatcher sent is on its way; waiting for it would
- *   put a daemon round trip on every request's path. (A spinning idle
- *   worker never wakes up, so it stays in the background.)
  *
  * - Preemption (the seed's rule), checked for every CPU by a BPF timer
  *   pinned to one CPU every preempt_ns, and at once on the events that make
@@ -257,24 +252,13 @@ static void kick_for(struct task_struct *p, s32 rank)
 			     vrank == RANK_IDLE ? SHJ_STAT_PREEMPT_IDLE : SHJ_STAT_PREEMPT_QOS);
 }
 
-/* p wakes up: if it was idle-marked, it is runnable now (top comment). */
-static void wake_clears_idle(struct task_struct *p)
-{
-	struct shj_task *t = bpf_task_storage_get(&shj_tasks, p, NULL, 0);
-
-	if (t && (t->flags & SHJ_TASK_IDLE)) {
-		t->flags &= ~SHJ_TASK_IDLE;
-		stat_inc(SHJ_STAT_WAKE_RUNNABLE);
-	}
-}
-
 s32 BPF_STRUCT_OPS(shinjuku_select_cpu, struct task_struct *p, s32 prev_cpu,
 		   u64 wake_flags)
 {
 	bool is_idle = false;
 	s32 cpu;
 
-	wake_clears_idle(p);
+
 	/* An idle CPU means nothing that may run there waits: take it. */
 	cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
 	if (is_idle) {
@@ -290,11 +274,7 @@ void BPF_STRUCT_OPS(shinjuku_enqueue, struct task_struct *p, u64 enq_flags)
 						 BPF_LOCAL_STORAGE_GET_F_CREATE);
 	bool reenq = enq_flags & SCX_ENQ_REENQ;
 	u64 flags = 0, slice = slice_ns;
-	s32 rank;
-
-	if (enq_flags & SCX_ENQ_WAKEUP)
-		wake_clears_idle(p);
-	rank = rank_of(p);
+	s32 rank = rank_of(p);
 
 	/*
 	 * Per-CPU kernel threads (--switch-all) run on their CPU at once. If

@@ -116,7 +116,6 @@ enum shj_stat {
 	SHJ_STAT_KEEP,		/* the running thread kept its CPU (nothing better) */
 	SHJ_STAT_NUDGE_MOVE,	/* moved between queues after a mark changed */
 	SHJ_STAT_RUN_REG,	/* a registered thread started running */
-	SHJ_STAT_WAKE_RUNNABLE,	/* an idle-marked thread woke up: runnable now */
 	SHJ_NR_STATS,
 };
 
@@ -141,7 +140,6 @@ enum shj_stat {
 	"keep_running",			\
 	"nudge_moves",			\
 	"run_registered",		\
-	"wake_runnable",		\
 }
 
 /* Queue-wait histogram: map shj_wait_hist, per CPU, indexed

@@ -104,8 +104,8 @@ static void *worker_main(void *arg)
 			/* idle: marked before the dispatcher can see it idle,
 			 * under the lock, so the marks reach the daemon in order.
 			 * Only a spinning worker needs the mark: a blocked one is
-			 * idle to the kernel already, and waking it up makes it
-			 * runnable (bpf/shinjuku.bpf.c). */
+			 * idle to the kernel already; marking it would only put a
+			 * daemon round trip on each request's path. */
 			if (p->cfg.shinjuku && p->cfg.wait == WK_SPIN)
 				shj_idle(0);
 			if (__atomic_load_n(&w->state, __ATOMIC_ACQUIRE) == W_BUSY)

@@ -4,9 +4,8 @@
  * load generator: one dispatcher thread hands each request to an idle
  * worker and marks it runnable; a worker serves the request (spins for its
  * service time, in CPU time), then takes the next waiting request or marks
- * itself idle and waits, spinning or blocked. (Blocked workers need no
- * marks: a blocked thread is idle to the kernel, and its wake-up makes it
- * runnable to the scheduler; spinning ones do.) With more workers than CPUs,
+ * itself idle and waits, spinning or blocked. (Only spinning workers are
+ * marked: a blocked thread is idle to the kernel already.) With more workers than CPUs,
  * the scheduler time-slices the busy ones: short requests do not wait
  * behind long ones.
  */

@@ -467,6 +467,25 @@ test_garbage_flood() {
   check "dropped=$dropped, want > 0" test "$dropped" -gt 0
 }
 
+# The benchmark's parts, briefly: the load generator drives the worker pool
+# under shinjuku (blocking and spinning workers) and without it, every
+# request completes; the ideal simulator is exact on a light load. No timing
+# is asserted (make bench measures).
+test_loadgen_smoke() {
+  local mode out rc
+  out=$($B/loadgen --simulate --load 0.05 --secs 2)
+  check "ideal at 5% load: $out" grep -q 'short_p50_us=500.0 ' <<<"$out"
+  start_daemon "$T/d.log" || return
+  for mode in "" "--spin" "--no-shinjuku"; do
+    # shellcheck disable=SC2086
+    out=$($B/loadgen --load 0.3 --secs 1 --workers 8 $mode 2>&1); rc=$?
+    echo "  loadgen $mode: $(cut -c1-160 <<<"$out")"
+    check "loadgen $mode: exit $rc: $out" test $rc = 0
+    check "loadgen $mode: no short requests: $out" grep -q 'short_n=[1-9]' <<<"$out"
+  done
+  stop_daemon
+}
+
 echo "kernel: $(uname -r)"
 all_tests=(test_kernel_has_sched_ext test_daemon_rejects_bad_usage
   test_no_daemon_fails_fast test_attach_and_detach test_second_daemon_refused
@@ -476,7 +495,8 @@ all_tests=(test_kernel_has_sched_ext test_daemon_rejects_bad_usage
   test_prio_boost_after_higher_class test_unregistered_ext_thread_runs_lowest
   test_switch_all_batch_gets_what_is_left test_shjctl test_ownership_matrix
   test_killed_client_leaves_nothing test_closed_session_restores_policy
-  test_client_survives_daemon_restart test_garbage_flood test_stress_no_ejection)
+  test_client_survives_daemon_restart test_garbage_flood test_loadgen_smoke
+  test_stress_no_ejection)
 # usage: run.sh [TEST...]   (default: all, in this order)
 (($#)) || set -- "${all_tests[@]}"
 for t in "$@"; do
