@@ -48,7 +48,7 @@ UNIT_TESTS := $(B)/tests/test_proto $(B)/tests/test_lib $(B)/tests/test_tasks \
 TEST_TOOLS := $(B)/tests/shj-spin $(B)/tests/shj-try $(B)/tests/ctl-speed
 PROGS := $(B)/bin/shinjukud $(B)/bin/shjctl $(LIB_SO) $(EXAMPLES) $(UNIT_TESTS) $(TEST_TOOLS) $(B)/shinjuku.pc
 
-.PHONY: all deps check check-unit check-install check-vm demo bench-dispatch bench-ctl install uninstall clean vmlinux
+.PHONY: all deps check check-unit check-install check-vm demo bench bench-dispatch bench-ctl install uninstall clean vmlinux
 all: $(PROGS)
 
 deps:
@@ -190,6 +190,14 @@ check-vm: all
 	$(Q)tests/vm/run --native-ok --include $$(command -v stress-ng) -- tests/integration/run.sh
 
 # Benchmarks (not tests): timing figures, reported, never asserted.
+# The tail-latency sweep, in one VM boot (BENCH_* variables: tests/bench/tail.sh)
+bench: deps
+	$(Q)$(MAKE) all
+	$(Q)mkdir -p results
+	$(Q)tests/vm/run --timeout 3600 --native-ok -- tests/bench/tail.sh | tee results/tail-raw.txt
+	$(Q)tests/bench/report.sh < results/tail-raw.txt > results/tail.md
+	@echo "results/tail.md"
+
 bench-dispatch: all
 	$(Q)tests/vm/run --native-ok -- tests/bench/dispatch-cost.sh
 
