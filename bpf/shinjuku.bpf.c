@@ -19,7 +19,8 @@
  *   Idle-marked threads run only when no other work can use the CPU.
  *
  * - Preemption (the seed's rule), checked for every CPU by a BPF timer
- *   pinned to one CPU every preempt_ns, and at once on the events that make
+ *   pinned to one CPU every preempt_ns while work waits (it parks itself
+ *   when only idle-marked threads wait), and at once on the events that make
  *   it due (a thread queued above a running one, a running thread marked
  *   idle): preempt a CPU whose thread is idle-marked while work waits, whose
  *   thread's level is below a waiting one, or whose thread has used its
@@ -111,6 +112,7 @@ struct {
 struct check_timer {
 	struct bpf_timer timer;
 	u64 due;		/* when the callback should run */
+	u64 n;			/* callbacks so far */
 };
 
 struct {
@@ -268,6 +270,8 @@ s32 BPF_STRUCT_OPS(shinjuku_select_cpu, struct task_struct *p, s32 prev_cpu,
 	return cpu;
 }
 
+static void arm_check(void);
+
 void BPF_STRUCT_OPS(shinjuku_enqueue, struct task_struct *p, u64 enq_flags)
 {
 	struct shj_rt *rt = bpf_task_storage_get(&shj_rt, p, NULL,
@@ -315,6 +319,8 @@ void BPF_STRUCT_OPS(shinjuku_enqueue, struct task_struct *p, u64 enq_flags)
 
 	scx_bpf_dsq_insert(p, dsq_of(rank), slice, flags);
 	kick_for(p, rank);
+	if (rank > RANK_IDLE)
+		arm_check();
 }
 
 /* Has the head of dsq waited starve_ns? */
@@ -426,6 +432,16 @@ void BPF_STRUCT_OPS(shinjuku_stopping, struct task_struct *p, bool runnable)
  * The preemption check, every preempt_ns on the CPU it was started on. For
  * each CPU running one of ours, apply the seed's rule (see the top comment).
  */
+/*
+ * The preemption check, every preempt_ns while work waits, on the CPU it was
+ * (re)started on. For each CPU running one of ours, apply the seed's rule
+ * (see the top comment). When nothing but idle-marked threads waits, no
+ * preemption can be due: the timer parks itself, and the next enqueue of
+ * real work starts it again (arm_check) -- no timer cost on an idle or
+ * lightly loaded machine.
+ */
+static u32 check_armed;		/* 1 while the timer is set to fire */
+
 static int check_timerfn(void *map, int *key, struct check_timer *ct)
 {
 	u64 now = scx_bpf_now();
@@ -442,10 +458,13 @@ static int check_timerfn(void *map, int *key, struct check_timer *ct)
 		late_hist[log2_bucket(now - ct->due) & (SHJ_HIST_BUCKETS - 1)]++;
 	}
 
-	bpf_for(i, 0, nr_levels)
-		nr_queued[i & (SHJ_QOS_MAX - 1)] = scx_bpf_dsq_nr_queued(i);
-	nr_queued[SHJ_QOS_MAX] = scx_bpf_dsq_nr_queued(IDLE_DSQ);
-	nr_queued[SHJ_QOS_MAX + 1] = switch_all ? scx_bpf_dsq_nr_queued(BG_DSQ) : 0;
+	/* queue lengths, for shjctl: now and then is enough */
+	if (!(ct->n++ & 15) || top <= RANK_IDLE) {
+		bpf_for(i, 0, nr_levels)
+			nr_queued[i & (SHJ_QOS_MAX - 1)] = scx_bpf_dsq_nr_queued(i);
+		nr_queued[SHJ_QOS_MAX] = scx_bpf_dsq_nr_queued(IDLE_DSQ);
+		nr_queued[SHJ_QOS_MAX + 1] = switch_all ? scx_bpf_dsq_nr_queued(BG_DSQ) : 0;
+	}
 
 	bpf_for(cpu, 0, (s32)nr_cpus) {
 		struct shj_cpu_run *cr = cpu_run_of(cpu);
@@ -469,9 +488,32 @@ static int check_timerfn(void *map, int *key, struct check_timer *ct)
 		}
 	}
 
+	if (top <= RANK_IDLE) {
+		/* park; but work queued meanwhile may have seen us armed */
+		__sync_lock_test_and_set(&check_armed, 0);
+		if (top_waiting() <= RANK_IDLE ||
+		    __sync_val_compare_and_swap(&check_armed, 0, 1) != 0)
+			return 0;
+	}
 	ct->due = now + preempt_ns;
 	bpf_timer_start(&ct->timer, preempt_ns, BPF_F_TIMER_CPU_PIN);
 	return 0;
+}
+
+/* Real work was queued: make sure the check runs (on this CPU if it has to
+ * be started). */
+static void arm_check(void)
+{
+	struct check_timer *ct;
+	u32 key = 0;
+
+	if (check_armed || __sync_val_compare_and_swap(&check_armed, 0, 1) != 0)
+		return;
+	ct = bpf_map_lookup_elem(&check_timer, &key);
+	if (!ct)
+		return;
+	ct->due = scx_bpf_now() + preempt_ns;
+	bpf_timer_start(&ct->timer, preempt_ns, BPF_F_TIMER_CPU_PIN);
 }
 
 /* p's state changed: move it to the queue it now belongs in, and preempt
@@ -568,6 +610,7 @@ int shinjuku_start_timer(void *ctx)
 
 	if (!ct)
 		return -2;
+	check_armed = 1;
 	ct->due = scx_bpf_now() + preempt_ns;
 	return bpf_timer_start(&ct->timer, preempt_ns, BPF_F_TIMER_CPU_PIN);
 }
