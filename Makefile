@@ -125,6 +125,12 @@ $(B)/bin/loadgen: examples/loadgen.c examples/workers.c examples/workers.h libsh
 	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -Ilibshinjuku examples/loadgen.c examples/workers.c \
 		$(LINK_LIB) -pthread -lm -o $@
 
+$(B)/bin/echo-server: examples/echo-server.c examples/workers.c examples/workers.h libshinjuku/shinjuku.h $(LIB_SO) $(B)/lib/$(LIB_SONAME)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -Ilibshinjuku examples/echo-server.c examples/workers.c \
+		$(LINK_LIB) -pthread -o $@
+
 $(B)/bin/%: examples/%.c libshinjuku/shinjuku.h $(LIB_SO) $(B)/lib/$(LIB_SONAME)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
@@ -195,8 +201,8 @@ bench: deps
 	$(Q)$(MAKE) all
 	$(Q)mkdir -p results
 	$(Q)tests/vm/run --timeout 3600 --native-ok -- tests/bench/tail.sh | tee results/tail-raw.txt
-	$(Q)tests/bench/report.sh < results/tail-raw.txt > results/tail.md
-	@echo "results/tail.md"
+	$(Q)PLOT=results/tail-p99.png tests/bench/report.sh < results/tail-raw.txt > results/tail.md
+	@echo "results/tail.md results/tail-p99.png"
 
 bench-dispatch: all
 	$(Q)tests/vm/run --native-ok -- tests/bench/dispatch-cost.sh

@@ -188,6 +188,15 @@ int wk_start(struct wk_pool **pool, const struct wk_config *cfg,
 	return 0;
 }
 
+int wk_tids(const struct wk_pool *p, pid_t *tids, int n)
+{
+	int i;
+
+	for (i = 0; i < n && i < p->started; i++)
+		tids[i] = p->w[i].tid;
+	return i;
+}
+
 void wk_stop(struct wk_pool *p)
 {
 	int i;

@@ -13,6 +13,7 @@
 #define SHJ_WORKERS_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 enum wk_wait { WK_BLOCK, WK_SPIN };
 
@@ -37,6 +38,9 @@ int wk_start(struct wk_pool **pool, const struct wk_config *cfg,
 /* Hand a request to an idle worker, or queue it (FIFO) until one is free.
  * One dispatcher thread only. 0 or -ENOSPC if the queue is full. */
 int wk_submit(struct wk_pool *pool, uint64_t id, uint64_t service_ns);
+
+/* The workers' thread ids, into tids[0 .. n-1]; returns how many. */
+int wk_tids(const struct wk_pool *pool, pid_t *tids, int n);
 
 /* Stop and join the workers (the pending queue is dropped). */
 void wk_stop(struct wk_pool *pool);

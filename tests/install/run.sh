@@ -35,7 +35,7 @@ t "pkg-config --cflags --libs shinjuku ($(pkg-config --cflags --libs shinjuku 2>
   pkg-config --exists shinjuku
 build_echo() {
   # shellcheck disable=SC2046
-  cc -Wall -Wextra -o "$D/echo-server" examples/echo-server.c \
+  cc -Wall -Wextra -o "$D/echo-server" examples/echo-server.c examples/workers.c \
     $(pkg-config --cflags --libs shinjuku) -pthread &&
   LD_LIBRARY_PATH=$lib "$D/echo-server" --help | grep -q '^Usage:'
 }

@@ -185,7 +185,7 @@ test_daemon_sigkill() {
   # the killed daemon left its queue, not its lock: a client fails at once
   timeout 30 $B/echo-server -p 0 -w 1 >"$T/e2.log" 2>&1; rc=$?
   check "register with a dead daemon: exit $rc, want 2" test $rc = 2
-  check "no clear error: $(cat "$T/e2.log")" grep -q 'shj_register: shinjukud is not running' "$T/e2.log"
+  check "no clear error: $(cat "$T/e2.log")" grep -q 'shinjukud is not running' "$T/e2.log"
   # a restarted daemon replaces the stale queue and serves again
   start_daemon "$T/d2.log" || return
   start_echo "$T/e3.log" $B/echo-server -p 0 -w 1 || return
