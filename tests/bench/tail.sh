@@ -11,7 +11,8 @@
 # CPU-bound SCHED_NORMAL batch job on both CPUs beside the server, whose
 # progress is the CPU time it got.
 #
-# Environment: BENCH_SECS (trace length, default 5), BENCH_LOADS (default
+# Environment: BENCH_PRESET (tcg or hw, below), BENCH_SECS (trace length,
+# default 5), BENCH_LOADS (default
 # "0.05 0.3 0.5 0.7 0.85"), BENCH_REPS (default 2), BENCH_ONLY (policy
 # filter, a regex), BENCH_DAEMON_ARGS (default "--preempt-us 100").
 set -u
@@ -21,10 +22,22 @@ SECS=${BENCH_SECS:-5}
 LOADS=${BENCH_LOADS:-"0.05 0.3 0.5 0.7 0.85"}
 REPS=${BENCH_REPS:-2}
 ONLY=${BENCH_ONLY:-.}
+# BENCH_PRESET=tcg (default): 500 us / 50 ms requests, 500 us slice -- the
+# scale at which an emulated VM measures the policy, not the emulator.
+# BENCH_PRESET=hw: 4 us / 10 ms, 30 us slice (ghOSt's RocksDB experiment),
+# for real hardware.
+case ${BENCH_PRESET:-tcg} in
+  tcg) SHORT=500 LONG=50000 SLICE=500 ;;
+  hw) SHORT=4 LONG=10000 SLICE=30 ;;
+  *) echo "bench: BENCH_PRESET is tcg or hw" >&2; exit 2 ;;
+esac
+TRACE=(--dist bimodal --short-us "$SHORT" --long-us "$LONG" --long-frac 0.005 --cpus 2
+       --secs "$SECS" --quantum-us "$SLICE")
 # shinjukud's check every 100 us: under TCG a timer fires no closer than
-# ~120 us anyway, and each firing costs emulated CPU; slices stay 500 us
+# ~120 us anyway, and each firing costs emulated CPU; the slice is the preset's
 read -r -a DARGS <<<"${BENCH_DAEMON_ARGS:---preempt-us 100}"
-TRACE=(--dist bimodal --short-us 500 --long-us 50000 --long-frac 0.005 --cpus 2 --secs "$SECS")
+DARGS+=(--slice-us "$SLICE")
+
 log=$(mktemp /tmp/shj-bench.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null; rm -f "$log"' EXIT
 
@@ -50,7 +63,7 @@ run() {
   case $policy in
     ideal) ;;
     eevdf) args+=(--no-shinjuku) ;;
-    shj-fcfs) start_daemon --slice-us 1000000 "${DARGS[@]}" || return ;;
+    shj-fcfs) start_daemon "${DARGS[@]}" --slice-us 1000000 || return ;;
     shj) start_daemon "${DARGS[@]}" || return ;;
     shj-all) start_daemon --switch-all "${DARGS[@]}" || return ;;
     *) echo "bench: unknown policy $policy" >&2; return 1 ;;
@@ -78,7 +91,7 @@ run() {
   echo "RESULT policy=$policy wait=$wait batch=$batch rep=$rep batch_cpu_ms=$b $out"
 }
 
-echo "# $(uname -r), $(nproc) CPUs; trace: bimodal 99.5% 500 us / 0.5% 50 ms, $SECS s, 16 workers; loads: $LOADS; reps: $REPS"
+echo "# $(uname -r), $(nproc) CPUs; trace: bimodal 99.5% $SHORT us / 0.5% $LONG us, $SECS s, 16 workers, slice $SLICE us; shinjukud ${DARGS[*]}; loads: $LOADS; reps: $REPS"
 for load in $LOADS; do
   for rep in $(seq "$REPS"); do
     for p in ideal eevdf shj-fcfs shj shj-all; do
