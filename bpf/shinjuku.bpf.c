@@ -37,9 +37,11 @@
  *   It keeps what was left of its slice: a thread that fair tasks interrupt
  *   again and again must not get a fresh slice at the head each time.
  *
- * - Nothing starves into sched_ext's watchdog: idle-marked threads and
- *   background tasks whose head has waited starve_ns run next. Dispatch
- *   cost stays O(1) for this (a peek at each head).
+ * - Nothing starves into sched_ext's watchdog: idle-marked threads,
+ *   background tasks and -- despite strict priority -- lower QoS levels
+ *   whose head has waited starve_ns run next. Dispatch cost stays O(1) for
+ *   this: it peeks at the idle and background heads and at one level's, a
+ *   different level each time.
  *
  * - Partial mode (default): only SCHED_EXT threads are scheduled here. A
  *   SCHED_EXT thread nobody registered runs at level 0, never idle-marked.
@@ -343,14 +345,20 @@ static bool move_starving(u64 dsq, u64 now)
 	return true;
 }
 
+static u32 starve_scan;	/* the level whose head dispatch checks next */
+
 void BPF_STRUCT_OPS(shinjuku_dispatch, s32 cpu, struct task_struct *prev)
 {
 	s32 prev_rank = RANK_NONE;
 	u64 now = scx_bpf_now();
 	u32 i;
 
+	/* nothing may wait starve_ns: idle-marked and background heads are
+	 * checked each time, one QoS level in turn (strict priority would
+	 * otherwise let a spinning high level starve a low one forever) */
 	if (move_starving(IDLE_DSQ, now) ||
-	    (switch_all && move_starving(BG_DSQ, now)))
+	    (switch_all && move_starving(BG_DSQ, now)) ||
+	    move_starving(starve_scan++ % nr_levels, now))
 		return;
 
 	/* prev used its slice but is still runnable: it goes on unless

@@ -261,6 +261,16 @@ test_higher_level_preempts_lower() {
   moved preempt_qos
 }
 
+# Strict priority, but nothing starves: a spinning level-3 thread beside a
+# level-0 one for 3 s, with sched_ext's watchdog at 1 s. Without the
+# starvation guard the kernel ejects the scheduler (shinjukud exits 3).
+test_lower_level_never_starves() {
+  policy_run "--watchdog-ms 1000" hi:reg:3 lo:reg:0 || return
+  at_least "hi's share (w1)" "$(share hi lo 1)" 80
+  check "lo got no CPU at all in w1" test "$(ms lo 1)" -gt 0
+  moved starvation_runs
+}
+
 test_idle_marked_runs_only_in_background() {
   policy_run "" i:idle:0 r:reg:0@0-1 || return
   at_most "idle-marked share while r runs (w0)" "$(share i r 0)" 10
@@ -491,7 +501,8 @@ all_tests=(test_kernel_has_sched_ext test_daemon_rejects_bad_usage
   test_no_daemon_fails_fast test_attach_and_detach test_second_daemon_refused
   test_echo_workers_run_under_shinjuku test_unprivileged_client_registers
   test_daemon_sigkill test_round_robin_within_a_level
-  test_higher_level_preempts_lower test_idle_marked_runs_only_in_background
+  test_higher_level_preempts_lower test_lower_level_never_starves
+  test_idle_marked_runs_only_in_background
   test_prio_boost_after_higher_class test_unregistered_ext_thread_runs_lowest
   test_switch_all_batch_gets_what_is_left test_shjctl test_ownership_matrix
   test_killed_client_leaves_nothing test_closed_session_restores_policy
