@@ -163,14 +163,14 @@ $(B)/tests/test_lib: tests/unit/test_lib.c $(LIB_SO) $(B)/lib/$(LIB_SONAME)
 	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -Ilibshinjuku $(CHECK_CFLAGS) $< \
 		-L$(B)/lib -lshinjuku -Wl,-rpath,'$$ORIGIN/../lib' $(CHECK_LIBS) -o $@
 
-$(B)/tests/test_tasks: tests/unit/test_tasks.c $(B)/obj/shinjukud/tasks.o $(SKEL)
+$(B)/tests/test_tasks: tests/unit/test_tasks.c tests/unit/maps_only.h $(B)/obj/shinjukud/tasks.o $(SKEL)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -I$(B)/bpf $(CHECK_CFLAGS) $< \
 		$(B)/obj/shinjukud/tasks.o -lbpf -lelf -lz $(CHECK_LIBS) -o $@
 
 # the server unit test drives shj-try clients
-$(B)/tests/test_server: tests/unit/test_server.c $(addprefix $(B)/obj/shinjukud/,server.o tasks.o proto.o) $(SKEL) | $(B)/tests/shj-try
+$(B)/tests/test_server: tests/unit/test_server.c tests/unit/maps_only.h $(addprefix $(B)/obj/shinjukud/,server.o tasks.o proto.o) $(SKEL) | $(B)/tests/shj-try
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -I$(B)/bpf -Ilibshinjuku $(CHECK_CFLAGS) $< \

@@ -30,17 +30,13 @@ typedef __u64 u64;
 #include "../../bpf/shj_shared.h"
 #include "shinjuku.skel.h"
 #include "../../shinjukud/server.h"
+#include "maps_only.h"
 
 static struct shinjuku_bpf *skel;
 static struct shj_server srv;
 static pthread_t server_thread;
 static volatile int stop;
 static char try_path[PATH_MAX], go_file[64];
-
-static int silent(enum libbpf_print_level l, const char *f, va_list ap)
-{
-	return 0;
-}
 
 static void *serve(void *arg)
 {
@@ -66,17 +62,9 @@ static void *serve(void *arg)
 static int start_server(void)
 {
 	struct shj_sched sched = { .nr_levels = 8, .dry_run = 1 };
-	struct bpf_program *prog;
 	int err, lock;
 
-	libbpf_set_print(silent);
-	skel = shinjuku_bpf__open();
-	if (!skel)
-		return -errno;
-	bpf_map__set_autocreate(skel->maps.shinjuku_ops, false);
-	bpf_object__for_each_program(prog, skel->obj)
-		bpf_program__set_autoload(prog, prog == skel->progs.shinjuku_apply);
-	err = shinjuku_bpf__load(skel);
+	err = load_maps_only(&skel, 1);
 	if (err)
 		return err;
 	lock = open(SHJ_LOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC, 0644);

@@ -19,37 +19,19 @@ typedef __u64 u64;
 #include "../../bpf/shj_shared.h"
 #include "shinjuku.skel.h"
 #include "../../shinjukud/tasks.h"
+#include "maps_only.h"
 
 static struct shinjuku_bpf *skel;
 static int map_fd = -1;
 
-static int silent(enum libbpf_print_level l, const char *f, va_list ap)
-{
-	return 0;
-}
-
 /* Load the skeleton's maps without its programs. 0 or -errno. */
-static int load_maps_only(void)
+static int load_maps(void)
 {
-	struct bpf_program *prog;
-	int err;
+	int err = load_maps_only(&skel, 0);
 
-	if (!getenv("SHJ_TEST_VERBOSE"))
-		libbpf_set_print(silent);
-	skel = shinjuku_bpf__open();
-	if (!skel)
-		return -errno;
-	bpf_map__set_autocreate(skel->maps.shinjuku_ops, false);
-	bpf_object__for_each_program(prog, skel->obj)
-		bpf_program__set_autoload(prog, false);
-	err = shinjuku_bpf__load(skel);
-	if (err) {
-		shinjuku_bpf__destroy(skel);
-		skel = NULL;
-		return err;
-	}
-	map_fd = bpf_map__fd(skel->maps.shj_tasks);
-	return 0;
+	if (!err)
+		map_fd = bpf_map__fd(skel->maps.shj_tasks);
+	return err;
 }
 
 START_TEST(test_write_read_delete)
@@ -136,7 +118,7 @@ int main(void)
 	int failed, err;
 
 	tcase_add_test(tc, test_thread_of);
-	err = load_maps_only();
+	err = load_maps();
 	if (err) {
 		printf("SKIP tasks/task_storage: cannot create the BPF maps here: %s\n",
 		       strerror(-err));
