@@ -199,11 +199,11 @@ SHJ_EXPORT const char *shj_strerror(int err)
 	case -ECONNRESET:	return "shinjukud exited";
 	case -EPROTO:		return "shinjukud speaks another protocol version";
 	case -EINVAL:		return "invalid argument";
-	case -ESRCH:		return "no such thread in this process";
+	case -ESRCH:		return "no such thread";
 	case -ENOENT:		return "thread not registered";
 	case -EEXIST:		return "thread already registered";
 	case -ENOSPC:		return "shinjukud's thread or session limit reached";
-	case -EPERM:		return "not permitted";
+	case -EPERM:		return "not permitted (not this session's thread, or another process's)";
 	case -ENOTCONN:		return "session unknown to shinjukud (it restarted?)";
 	case -EOPNOTSUPP:	return "operation not supported by shinjukud";
 	default:

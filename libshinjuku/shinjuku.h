@@ -50,9 +50,10 @@ int shj_close(void);
 /*
  * Register thread tid of the calling process (0: the calling thread) at QoS
  * level qos. On success the scheduler manages the thread and it runs in the
- * SCHED_EXT class. Errors: -EINVAL bad qos or tid; -ESRCH no such thread in
- * this process; -EEXIST already registered; -ENOSPC the daemon's limit on
- * threads is reached.
+ * SCHED_EXT class. Errors: -EINVAL bad qos or tid, or a level the daemon
+ * does not have (shinjukud --qos-levels); -ESRCH no such thread; -EPERM a
+ * thread of another process (only root may register those); -EEXIST
+ * already registered; -ENOSPC the daemon's limit on threads is reached.
  */
 int shj_register(pid_t tid, int qos);
 
