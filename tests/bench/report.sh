@@ -3,7 +3,8 @@
 # stdout: short-request latency per policy and load, measured p99 over the
 # ideal's, and the batch job's CPU time. With PLOT=file.png (and gnuplot),
 # also a plot of short-request p99 against load, one line per policy
-# (blocking workers, no batch job; the median of the repetitions).
+# (blocking workers, no batch job; the median of the repetitions -- of
+# two, the lower).
 set -euo pipefail
 raw=$(cat)
 if [[ -n ${PLOT:-} ]]; then
