@@ -169,11 +169,13 @@ static struct shj_cpu_run *cpu_run_of(s32 cpu)
  * threads by their state; unregistered SCHED_EXT threads at level 0; in
  * --switch-all mode everything else in the background tier.
  */
-static s32 rank_of(struct task_struct *p)
+static s32 rank_of(struct task_struct *p, bool *registered)
 {
 	struct shj_task *t = bpf_task_storage_get(&shj_tasks, p, NULL, 0);
 	u32 level;
 
+	if (registered)
+		*registered = t != NULL;
 	if (!t) {
 		/* the control plane must not wait behind the work it steers */
 		if (p->tgid == daemon_tgid)
@@ -280,7 +282,8 @@ void BPF_STRUCT_OPS(shinjuku_enqueue, struct task_struct *p, u64 enq_flags)
 						 BPF_LOCAL_STORAGE_GET_F_CREATE);
 	bool reenq = enq_flags & SCX_ENQ_REENQ;
 	u64 flags = 0, slice = slice_ns;
-	s32 rank = rank_of(p);
+	bool registered;
+	s32 rank = rank_of(p, &registered);
 
 	/*
 	 * Per-CPU kernel threads (--switch-all) run on their CPU at once. If
@@ -314,7 +317,7 @@ void BPF_STRUCT_OPS(shinjuku_enqueue, struct task_struct *p, u64 enq_flags)
 		stat_inc(SHJ_STAT_ENQUEUE_IDLE);
 	else if (rank == RANK_BG)
 		stat_inc(SHJ_STAT_ENQUEUE_BG);
-	else if (bpf_task_storage_get(&shj_tasks, p, NULL, 0))
+	else if (registered)
 		stat_inc(SHJ_STAT_ENQUEUE);
 	else
 		stat_inc(SHJ_STAT_ENQUEUE_UNREG);
@@ -364,7 +367,7 @@ void BPF_STRUCT_OPS(shinjuku_dispatch, s32 cpu, struct task_struct *prev)
 	/* prev used its slice but is still runnable: it goes on unless
 	 * something of its level or above waits (round robin within a level). */
 	if (prev && (prev->scx.flags & SCX_TASK_QUEUED))
-		prev_rank = rank_of(prev);
+		prev_rank = rank_of(prev, NULL);
 
 	bpf_for(i, 0, nr_levels) {
 		s32 level = (s32)(nr_levels - 1 - i);
@@ -396,7 +399,8 @@ void BPF_STRUCT_OPS(shinjuku_running, struct task_struct *p)
 	struct shj_rt *rt = bpf_task_storage_get(&shj_rt, p, NULL, 0);
 	struct shj_cpu_run *cr = cpu_run_of(scx_bpf_task_cpu(p));
 	u64 now = scx_bpf_now();
-	s32 rank = rank_of(p);
+	bool registered;
+	s32 rank = rank_of(p, &registered);
 
 	if (rt) {
 		if (rt->enq_at && rank >= 0) {
@@ -419,7 +423,7 @@ void BPF_STRUCT_OPS(shinjuku_running, struct task_struct *p)
 		stat_inc(SHJ_STAT_IDLE_RUN);
 	else if (rank == RANK_BG)
 		stat_inc(SHJ_STAT_BG_RUN);
-	else if (bpf_task_storage_get(&shj_tasks, p, NULL, 0))
+	else if (registered)
 		stat_inc(SHJ_STAT_RUN_REG);
 }
 
@@ -529,7 +533,7 @@ static void arm_check(void)
 static void nudge(struct task_struct *p)
 {
 	struct task_struct *q;
-	s32 rank = rank_of(p), tid = p->pid;
+	s32 rank = rank_of(p, NULL), tid = p->pid;
 	u64 from, to = dsq_of(rank);
 
 	if (scx_bpf_task_running(p)) {

@@ -149,7 +149,6 @@ int shj_conn_open(struct shj_conn *c, size_t rep_size)
 	if (err)
 		return err;
 	c->pid = getpid();
-	c->rep_size = rep_size;
 
 	c->req = mq_open(SHJ_REQUEST_QUEUE, O_WRONLY | O_CLOEXEC);
 	if (c->req == (mqd_t)-1) {

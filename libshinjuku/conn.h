@@ -14,7 +14,6 @@
 struct shj_conn {
 	pid_t pid;		/* process that owns the session; 0: none */
 	mqd_t req, rep;
-	size_t rep_size;	/* largest reply the reply queue takes */
 	char rep_name[SHJ_QUEUE_NAME_MAX];
 	uint32_t session, seq;
 	uint64_t secret;
