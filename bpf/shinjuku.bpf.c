@@ -263,11 +263,13 @@ s32 BPF_STRUCT_OPS(shinjuku_select_cpu, struct task_struct *p, s32 prev_cpu,
 {
 	bool is_idle = false;
 	s32 cpu;
-
-
 	/* An idle CPU means nothing that may run there waits: take it. */
 	cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
 	if (is_idle) {
+		struct shj_rt *rt = bpf_task_storage_get(&shj_rt, p, NULL, 0);
+
+		if (rt)		/* its wait is measured too */
+			rt->enq_at = scx_bpf_now();
 		stat_inc(SHJ_STAT_DIRECT);
 		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, 0);
 	}
@@ -441,10 +443,6 @@ void BPF_STRUCT_OPS(shinjuku_stopping, struct task_struct *p, bool runnable)
 }
 
 /*
- * The preemption check, every preempt_ns on the CPU it was started on. For
- * each CPU running one of ours, apply the seed's rule (see the top comment).
- */
-/*
  * The preemption check, every preempt_ns while work waits, on the CPU it was
  * (re)started on. For each CPU running one of ours, apply the seed's rule
  * (see the top comment). When nothing but idle-marked threads waits, no
@@ -453,10 +451,11 @@ void BPF_STRUCT_OPS(shinjuku_stopping, struct task_struct *p, bool runnable)
  * lightly loaded machine.
  */
 static u32 check_armed;		/* 1 while the timer is set to fire */
+static u64 enq_seq;		/* bumped by every arm_check() */
 
 static int check_timerfn(void *map, int *key, struct check_timer *ct)
 {
-	u64 now = scx_bpf_now();
+	u64 now = scx_bpf_now(), seq = __sync_fetch_and_add(&enq_seq, 0);
 	s32 top = top_waiting(), cpu;
 	struct task_struct *head = NULL;
 	u32 i;
@@ -500,10 +499,16 @@ static int check_timerfn(void *map, int *key, struct check_timer *ct)
 		}
 	}
 
+	/*
+	 * Park when no real work waits. A task queued by ops.enqueue becomes
+	 * visible in its DSQ only after ops.enqueue returns, so "nothing
+	 * waits" can be stale: an enqueue that saw us armed (and so did not
+	 * start us) bumped enq_seq first, and then we run once more.
+	 */
 	if (top <= RANK_IDLE) {
-		/* park; but work queued meanwhile may have seen us armed */
 		__sync_lock_test_and_set(&check_armed, 0);
-		if (top_waiting() <= RANK_IDLE ||
+		if ((top_waiting() <= RANK_IDLE &&
+		     __sync_fetch_and_add(&enq_seq, 0) == seq) ||
 		    __sync_val_compare_and_swap(&check_armed, 0, 1) != 0)
 			return 0;
 	}
@@ -519,6 +524,7 @@ static void arm_check(void)
 	struct check_timer *ct;
 	u32 key = 0;
 
+	__sync_fetch_and_add(&enq_seq, 1);
 	if (check_armed || __sync_val_compare_and_swap(&check_armed, 0, 1) != 0)
 		return;
 	ct = bpf_map_lookup_elem(&check_timer, &key);
@@ -526,6 +532,30 @@ static void arm_check(void)
 		return;
 	ct->due = scx_bpf_now() + preempt_ns;
 	bpf_timer_start(&ct->timer, preempt_ns, BPF_F_TIMER_CPU_PIN);
+}
+
+/*
+ * A CPU goes idle. Work queued by an ops.enqueue that ran while this CPU was
+ * between its last dispatch and setting its idle bit would wait here unseen
+ * (that enqueue found no idle CPU to kick): dispatch once more. The kernel
+ * sets the idle bit before calling us, so either that enqueue saw the bit or
+ * we see its task.
+ */
+void BPF_STRUCT_OPS(shinjuku_update_idle, s32 cpu, bool idle)
+{
+	struct task_struct *head;
+	s32 top;
+
+	if (!idle)
+		return;
+	top = top_waiting();
+	if (top == RANK_NONE)
+		return;
+	head = scx_bpf_dsq_peek(dsq_of(top));
+	if (head && bpf_cpumask_test_cpu(cpu, head->cpus_ptr)) {
+		stat_inc(SHJ_STAT_KICK_IDLE);
+		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+	}
 }
 
 /* p's state changed: move it to the queue it now belongs in, and preempt
@@ -558,8 +588,10 @@ static void nudge(struct task_struct *p)
 			break;
 		}
 	}
-	if (rank >= 0)
+	if (rank >= 0) {
 		kick_for(p, rank);
+		arm_check();
+	}
 }
 
 /*
@@ -671,10 +703,11 @@ struct sched_ext_ops shinjuku_ops = {
 	.enqueue	= (void *)shinjuku_enqueue,
 	.dispatch	= (void *)shinjuku_dispatch,
 	.running	= (void *)shinjuku_running,
+	.update_idle	= (void *)shinjuku_update_idle,
 	.stopping	= (void *)shinjuku_stopping,
 	.init		= (void *)shinjuku_init,
 	.exit		= (void *)shinjuku_exit,
 	/* shinjukud adds SCX_OPS_SWITCH_PARTIAL unless --switch-all */
-	.flags		= SCX_OPS_ALWAYS_ENQ_IMMED,
+	.flags		= SCX_OPS_ALWAYS_ENQ_IMMED | SCX_OPS_KEEP_BUILTIN_IDLE,
 	.name		= "shinjuku",
 };

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,6 +43,7 @@ static struct {
 
 struct req {
 	double arrival_us, service_us, done_us;
+	double submit_us, begin_us;	/* replay: handed to the pool, begun by a worker */
 	int is_long;
 };
 
@@ -170,6 +172,11 @@ static void simulate(void)
 	free(core_job);
 }
 
+static void on_begin(void *ctx, uint64_t id)
+{
+	reqs[id].begin_us = now_us();
+}
+
 static void on_done(void *ctx, uint64_t id)
 {
 	reqs[id].done_us = now_us();
@@ -180,6 +187,7 @@ static int replay(void)
 	struct wk_config cfg = {
 		.workers = opt.workers, .qos = opt.qos,
 		.wait = opt.spin ? WK_SPIN : WK_BLOCK, .shinjuku = opt.shinjuku,
+		.begin = on_begin,
 	};
 	struct wk_pool *pool;
 	double deadline, next_progress = 1e6;
@@ -199,6 +207,8 @@ static int replay(void)
 		wk_stop(pool);
 		return 1;
 	}
+	/* arrivals on time: the default 50 us timer slack would delay each */
+	prctl(PR_SET_TIMERSLACK, 1UL);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (i = 0; i < nreqs; i++) {
 		double wait = reqs[i].arrival_us - now_us();
@@ -215,6 +225,7 @@ static int replay(void)
 			}
 			clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
 		}
+		reqs[i].submit_us = now_us();
 		if (wk_submit(pool, i, (uint64_t)(reqs[i].service_us * 1e3))) {
 			fprintf(stderr, "loadgen: the pending queue overflowed\n");
 			break;
@@ -251,26 +262,63 @@ static int cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* one class: " cls_n=.. cls_p50_us=.. ..." */
-static void report_class(const char *cls, int is_long, int first)
+/* Latency, or with part set one part of it: 'l' the dispatcher's lateness
+ * (arrival to submission), 'w' the wait for a worker's CPU (submission to
+ * begin), 'r' the run (begin to done, wall time: service plus preemptions). */
+static double span(const struct req *r, char part)
 {
-	double *lat = malloc(sizeof(*lat) * (nreqs + 1)), slow = 0;
+	switch (part) {
+	case 'l': return r->submit_us - r->arrival_us;
+	case 'w': return r->begin_us - r->submit_us;
+	case 'r': return r->done_us - r->begin_us;
+	default: return r->done_us - r->arrival_us;
+	}
+}
+
+/* Sorted spans of one class into lat[]; returns how many. */
+static size_t class_spans(double *lat, int is_long, char part)
+{
 	size_t i, n = 0;
 
-	for (i = 0; i < nreqs; i++) {
-		if (reqs[i].is_long != is_long)
-			continue;
-		lat[n++] = reqs[i].done_us - reqs[i].arrival_us;
-		slow += (reqs[i].done_us - reqs[i].arrival_us) / reqs[i].service_us;
-	}
+	for (i = 0; i < nreqs; i++)
+		if (reqs[i].is_long == is_long)
+			lat[n++] = span(&reqs[i], part);
 	qsort(lat, n, sizeof(*lat), cmp);
+	return n;
+}
+
 #define P(q) (n ? lat[(size_t)((double)(n - 1) * (q))] : 0)
+
+/* one class: " cls_n=.. cls_p50_us=.. ..."; after a replay also the p50 and
+ * p99 of each part of the latency (cls_late_*, cls_wait_*, cls_run_*) */
+static void report_class(const char *cls, int is_long, int first)
+{
+	static const char *const part_name[] = { "late", "wait", "run" };
+	double *lat = malloc(sizeof(*lat) * (nreqs + 1)), slow = 0;
+	size_t i, n;
+	int k;
+
+	for (i = 0; i < nreqs; i++)
+		if (reqs[i].is_long == is_long)
+			slow += span(&reqs[i], 0) / reqs[i].service_us;
+	n = class_spans(lat, is_long, 0);
 	if (opt.json)
-		printf("%s\"%s\":{\"n\":%zu,\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"mean_slowdown\":%.2f}",
+		printf("%s\"%s\":{\"n\":%zu,\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"mean_slowdown\":%.2f",
 		       first ? "" : ",", cls, n, P(0.5), P(0.99), P(0.999), n ? slow / n : 0);
 	else
 		printf(" %s_n=%zu %s_p50_us=%.1f %s_p99_us=%.1f %s_p999_us=%.1f %s_mean_slowdown=%.2f",
 		       cls, n, cls, P(0.5), cls, P(0.99), cls, P(0.999), cls, n ? slow / n : 0);
+	for (k = 0; k < 3 && !opt.simulate; k++) {
+		n = class_spans(lat, is_long, "lwr"[k]);
+		if (opt.json)
+			printf(",\"%s_p50_us\":%.1f,\"%s_p99_us\":%.1f",
+			       part_name[k], P(0.5), part_name[k], P(0.99));
+		else
+			printf(" %s_%s_p50_us=%.1f %s_%s_p99_us=%.1f",
+			       cls, part_name[k], P(0.5), cls, part_name[k], P(0.99));
+	}
+	if (opt.json)
+		putchar('}');
 	free(lat);
 }
 

@@ -91,6 +91,8 @@ static void *worker_main(void *arg)
 		if (s == W_STOP)
 			return NULL;
 		for (;;) {
+			if (p->cfg.begin)
+				p->cfg.begin(p->ctx, w->id);
 			serve(w->service_ns);
 			p->done(p->ctx, w->id);
 			pthread_mutex_lock(&p->lock);

@@ -22,6 +22,8 @@ struct wk_config {
 	int qos;		/* the workers' QoS level */
 	enum wk_wait wait;	/* how an idle worker waits */
 	int shinjuku;		/* register with shinjukud; 0: the kernel's own scheduler */
+	/* optional: called by a worker as it begins request id */
+	void (*begin)(void *ctx, uint64_t id);
 };
 
 #define WK_MAX_WORKERS	256
