@@ -19,13 +19,14 @@
  *   Idle-marked threads run only when no other work can use the CPU.
  *
  * - Preemption (the seed's rule), checked for every CPU by a BPF timer
- *   pinned to one CPU every preempt_ns while work waits (it parks itself
- *   when only idle-marked threads wait), and at once on the events that make
- *   it due (a thread queued above a running one, a running thread marked
- *   idle): preempt a CPU whose thread is idle-marked while work waits, whose
- *   thread's level is below a waiting one, or whose thread has used its
- *   slice while its own level has a waiting thread. A preempted thread goes
- *   back to the tail of its level.
+ *   while work waits -- it fires when the first slice of the waiting level
+ *   runs out, never sooner than preempt_ns after the last check, and parks
+ *   itself when only idle-marked threads wait -- and at once on the events
+ *   that make it due (a thread queued above a running one, a running thread
+ *   marked idle): preempt a CPU whose thread is idle-marked while work
+ *   waits, whose thread's level is below a waiting one, or whose thread has
+ *   used its slice while its own level has a waiting thread. A preempted
+ *   thread goes back to the tail of its level.
  *
  * - Priority boost (ghOSt's; the seed's open problem): a thread that loses
  *   its CPU to a higher scheduling class (RT, or any fair task in partial
@@ -55,7 +56,7 @@
  * Caveats: the timer fires late under load and in VMs (its lateness is
  * counted); a CPU running an RT or (partial mode) fair task is not ours to
  * preempt; the per-CPU view the timer reads (cpu_run) is written without
- * locks and may be one switch stale, which costs at most one check interval.
+ * locks and may be one switch stale, which costs at most one slice.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -123,6 +124,22 @@ struct {
 	__type(key, u32);
 	__type(value, struct check_timer);
 } check_timer SEC(".maps");
+
+static u32 check_armed;		/* 1 while the timer is set to fire */
+static u64 enq_seq;		/* bumped by every arm_check() */
+
+static void start_check(struct check_timer *ct, u64 now, u64 delay)
+{
+	ct->due = now + delay;
+	bpf_timer_start(&ct->timer, delay, BPF_F_TIMER_CPU_PIN);
+}
+
+static struct check_timer *the_check(void)
+{
+	u32 key = 0;
+
+	return bpf_map_lookup_elem(&check_timer, &key);
+}
 
 struct shj_cpu_run cpu_run[SHJ_MAX_CPUS];
 
@@ -416,8 +433,16 @@ void BPF_STRUCT_OPS(shinjuku_running, struct task_struct *p)
 		rt->enq_at = 0;
 		rt->last_ran = now;
 	}
-	/* the slice started before a boost, if there was one */
+	/* the slice started before a boost, if there was one; then it runs
+	 * out sooner than the check expects */
 	cr->started_at = now - (rt ? rt->slice_used : 0);
+	if (rt && rt->slice_used && rt->slice_used < slice_ns && check_armed) {
+		struct check_timer *ct = the_check();
+		u64 left = slice_ns - rt->slice_used;
+
+		if (ct && now + left + preempt_ns < ct->due)
+			start_check(ct, now, left > preempt_ns ? left : preempt_ns);
+	}
 	cr->rank = rank;
 	cr->kicked = 0;
 
@@ -443,19 +468,18 @@ void BPF_STRUCT_OPS(shinjuku_stopping, struct task_struct *p, bool runnable)
 }
 
 /*
- * The preemption check, every preempt_ns while work waits, on the CPU it was
- * (re)started on. For each CPU running one of ours, apply the seed's rule
- * (see the top comment). When nothing but idle-marked threads waits, no
- * preemption can be due: the timer parks itself, and the next enqueue of
- * real work starts it again (arm_check) -- no timer cost on an idle or
- * lightly loaded machine.
+ * The preemption check, while work waits, on the CPU it was (re)started on.
+ * For each CPU running one of ours, apply the seed's rule (see the top
+ * comment); then sleep until the first running slice of the waiting level
+ * runs out (at least preempt_ns, at most a slice). When nothing but
+ * idle-marked threads waits, no preemption can be due: the timer parks
+ * itself, and the next enqueue of real work starts it again (arm_check) --
+ * no timer cost on an idle or lightly loaded machine.
  */
-static u32 check_armed;		/* 1 while the timer is set to fire */
-static u64 enq_seq;		/* bumped by every arm_check() */
-
 static int check_timerfn(void *map, int *key, struct check_timer *ct)
 {
 	u64 now = scx_bpf_now(), seq = __sync_fetch_and_add(&enq_seq, 0);
+	u64 next = now + slice_ns, delay;
 	s32 top = top_waiting(), cpu;
 	struct task_struct *head = NULL;
 	u32 i;
@@ -494,8 +518,13 @@ static int check_timerfn(void *map, int *key, struct check_timer *ct)
 				kick_preempt(cpu, cr, SHJ_STAT_PREEMPT_IDLE);
 		} else if (top > cr->rank) {
 			kick_preempt(cpu, cr, SHJ_STAT_PREEMPT_QOS);
-		} else if (top == cr->rank && now - cr->started_at >= slice_ns) {
-			kick_preempt(cpu, cr, SHJ_STAT_PREEMPT_SLICE);
+		} else if (top == cr->rank && !cr->kicked) {
+			u64 expiry = cr->started_at + slice_ns;
+
+			if ((s64)(now - expiry) >= 0)
+				kick_preempt(cpu, cr, SHJ_STAT_PREEMPT_SLICE);
+			else if (expiry < next)
+				next = expiry;
 		}
 	}
 
@@ -512,8 +541,10 @@ static int check_timerfn(void *map, int *key, struct check_timer *ct)
 		    __sync_val_compare_and_swap(&check_armed, 0, 1) != 0)
 			return 0;
 	}
-	ct->due = now + preempt_ns;
-	bpf_timer_start(&ct->timer, preempt_ns, BPF_F_TIMER_CPU_PIN);
+	/* next when the first slice of the waiting level runs out, but not
+	 * sooner than preempt_ns: fewer wake-ups than polling, on time */
+	delay = next - now > preempt_ns ? next - now : preempt_ns;
+	start_check(ct, now, delay);
 	return 0;
 }
 
@@ -522,16 +553,13 @@ static int check_timerfn(void *map, int *key, struct check_timer *ct)
 static void arm_check(void)
 {
 	struct check_timer *ct;
-	u32 key = 0;
 
 	__sync_fetch_and_add(&enq_seq, 1);
 	if (check_armed || __sync_val_compare_and_swap(&check_armed, 0, 1) != 0)
 		return;
-	ct = bpf_map_lookup_elem(&check_timer, &key);
-	if (!ct)
-		return;
-	ct->due = scx_bpf_now() + preempt_ns;
-	bpf_timer_start(&ct->timer, preempt_ns, BPF_F_TIMER_CPU_PIN);
+	ct = the_check();
+	if (ct)
+		start_check(ct, scx_bpf_now(), preempt_ns);
 }
 
 /*
@@ -649,14 +677,13 @@ int shinjuku_apply(struct shj_apply_args *args)
 SEC("syscall")
 int shinjuku_start_timer(void *ctx)
 {
-	u32 key = 0;
-	struct check_timer *ct = bpf_map_lookup_elem(&check_timer, &key);
+	struct check_timer *ct = the_check();
 
 	if (!ct)
 		return -2;
 	check_armed = 1;
-	ct->due = scx_bpf_now() + preempt_ns;
-	return bpf_timer_start(&ct->timer, preempt_ns, BPF_F_TIMER_CPU_PIN);
+	start_check(ct, scx_bpf_now(), preempt_ns);
+	return 0;
 }
 
 s32 BPF_STRUCT_OPS_SLEEPABLE(shinjuku_init)
