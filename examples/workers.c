@@ -14,23 +14,38 @@
 
 #define PENDING_MAX	65536	/* power of two */
 
-enum { W_IDLE, W_BUSY, W_STOP };
+/*
+ * A worker's state word (a futex word for WK_BLOCK). The dispatcher claims
+ * an idle worker (W_IDLE -> W_CLAIMED), writes the request into it and hands
+ * it over (-> W_BUSY); a worker with nothing left to do goes W_BUSY ->
+ * W_IDLE, and may take a queued request back by itself (W_IDLE -> W_BUSY).
+ */
+enum { W_IDLE, W_CLAIMED, W_BUSY, W_STOP };
 
 struct worker {
 	struct wk_pool *pool;
 	pthread_t th;
 	pid_t tid;
-	uint32_t state;		/* W_*; a futex word for WK_BLOCK */
+	uint32_t state;
 	uint64_t id, service_ns;
 } __attribute__((aligned(64)));
 
+/*
+ * No locks: a worker marked idle may lose its CPU at any instruction and get
+ * it back only when no other work waits, so it must never hold anything the
+ * dispatcher needs (that would stall the dispatcher until the CPUs go idle).
+ * Requests no worker could take wait in pending[], a ring with one producer
+ * (the dispatcher) and any number of consumers (workers, by CAS on head).
+ * Marks stay in order without a lock: a worker's idle mark is sent before
+ * it shows W_IDLE, the dispatcher's runnable mark after it saw W_IDLE.
+ */
 struct wk_pool {
 	struct wk_config cfg;
 	wk_done_fn done;
 	void *ctx;
-	pthread_mutex_t lock;	/* pending[], worker states, and mark order */
 	struct { uint64_t id, service_ns; } pending[PENDING_MAX];
-	uint32_t head, tail;
+	uint64_t head __attribute__((aligned(64)));
+	uint64_t tail __attribute__((aligned(64)));
 	int started, ready, err;
 	struct worker w[WK_MAX_WORKERS];
 };
@@ -63,6 +78,70 @@ static void futex_wake(uint32_t *word)
 	syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
+static int pending_empty(struct wk_pool *p)
+{
+	return __atomic_load_n(&p->head, __ATOMIC_SEQ_CST) ==
+	       __atomic_load_n(&p->tail, __ATOMIC_SEQ_CST);
+}
+
+/* Take the oldest pending request into w; 0 if there is none. */
+static int take_pending(struct wk_pool *p, struct worker *w)
+{
+	uint64_t h = __atomic_load_n(&p->head, __ATOMIC_ACQUIRE);
+
+	while (h != __atomic_load_n(&p->tail, __ATOMIC_ACQUIRE)) {
+		/* the producer does not reuse slot h before head passes it */
+		uint64_t id = p->pending[h % PENDING_MAX].id;
+		uint64_t service_ns = p->pending[h % PENDING_MAX].service_ns;
+
+		if (__atomic_compare_exchange_n(&p->head, &h, h + 1, 0,
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			w->id = id;
+			w->service_ns = service_ns;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int marks(const struct wk_pool *p)
+{
+	/* only a spinning worker is marked: a blocked one is idle to the
+	 * kernel already; marking it would only add a daemon round trip to
+	 * each request's path */
+	return p->cfg.shinjuku && p->cfg.wait == WK_SPIN;
+}
+
+/* Nothing left for w: show it idle, unless a request queued meanwhile can
+ * be taken back. Returns 1 if w got a request, 0 if it is idle (or told to
+ * stop: W_STOP stays, wk_stop() waits for us). */
+static int go_idle(struct wk_pool *p, struct worker *w)
+{
+	if (marks(p))
+		shj_idle(0);
+	for (;;) {
+		uint32_t s = W_BUSY;
+
+		if (!__atomic_compare_exchange_n(&w->state, &s, W_IDLE, 0,
+						 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+			return 0;
+		/* the dispatcher queues, then looks for idle workers; we show
+		 * idle, then look at the queue: one of us sees the other */
+		if (pending_empty(p))
+			return 0;
+		s = W_IDLE;
+		if (!__atomic_compare_exchange_n(&w->state, &s, W_BUSY, 0,
+						 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+			return 0;	/* claimed by the dispatcher: wait for it */
+		if (take_pending(p, w)) {
+			if (marks(p))
+				shj_runnable(0);
+			return 1;
+		}
+		/* another worker was quicker: idle again */
+	}
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -72,7 +151,7 @@ static void *worker_main(void *arg)
 	w->tid = gettid();
 	if (p->cfg.shinjuku) {
 		err = shj_register(0, p->cfg.qos);
-		if (!err && p->cfg.wait == WK_SPIN)
+		if (!err && marks(p))
 			err = shj_idle(0);
 	}
 	if (err)
@@ -84,69 +163,82 @@ static void *worker_main(void *arg)
 	for (;;) {
 		uint32_t s;
 
-		while ((s = __atomic_load_n(&w->state, __ATOMIC_ACQUIRE)) == W_IDLE) {
-			if (p->cfg.wait == WK_BLOCK)
+		while ((s = __atomic_load_n(&w->state, __ATOMIC_ACQUIRE)) != W_BUSY) {
+			if (s == W_STOP)
+				return NULL;
+			if (s == W_IDLE && p->cfg.wait == WK_BLOCK)
 				futex_wait(&w->state, W_IDLE);
 		}
-		if (s == W_STOP)
-			return NULL;
-		for (;;) {
+		do {
 			if (p->cfg.begin)
 				p->cfg.begin(p->ctx, w->id);
 			serve(w->service_ns);
 			p->done(p->ctx, w->id);
-			pthread_mutex_lock(&p->lock);
-			if (p->head != p->tail) {	/* more work: stay runnable */
-				w->id = p->pending[p->head % PENDING_MAX].id;
-				w->service_ns = p->pending[p->head % PENDING_MAX].service_ns;
-				p->head++;
-				pthread_mutex_unlock(&p->lock);
-				continue;
-			}
-			/* idle: marked before the dispatcher can see it idle,
-			 * under the lock, so the marks reach the daemon in order.
-			 * Only a spinning worker needs the mark: a blocked one is
-			 * idle to the kernel already; marking it would only put a
-			 * daemon round trip on each request's path. */
-			if (p->cfg.shinjuku && p->cfg.wait == WK_SPIN)
-				shj_idle(0);
-			if (__atomic_load_n(&w->state, __ATOMIC_ACQUIRE) == W_BUSY)
-				__atomic_store_n(&w->state, W_IDLE, __ATOMIC_RELEASE);
-			pthread_mutex_unlock(&p->lock);
-			break;
-		}
+		} while (take_pending(p, w) || go_idle(p, w));
 	}
+}
+
+/* Hand a request to an idle worker; 1 if one took it. */
+static int hand_over(struct wk_pool *p, uint64_t id, uint64_t service_ns)
+{
+	int i;
+
+	for (i = 0; i < p->cfg.workers; i++) {
+		struct worker *w = &p->w[i];
+		uint32_t idle = W_IDLE;
+
+		if (!__atomic_compare_exchange_n(&w->state, &idle, W_CLAIMED, 0,
+						 __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+			continue;
+		w->id = id;
+		w->service_ns = service_ns;
+		if (marks(p))
+			shj_runnable(w->tid);
+		__atomic_store_n(&w->state, W_BUSY, __ATOMIC_RELEASE);
+		if (p->cfg.wait == WK_BLOCK)
+			futex_wake(&w->state);
+		return 1;
+	}
+	return 0;
 }
 
 int wk_submit(struct wk_pool *p, uint64_t id, uint64_t service_ns)
 {
-	int i, err = 0;
+	uint64_t t = p->tail;
 
-	pthread_mutex_lock(&p->lock);
-	for (i = 0; i < p->cfg.workers; i++) {
-		struct worker *w = &p->w[i];
+	if (hand_over(p, id, service_ns))
+		return 0;
+	if (t - __atomic_load_n(&p->head, __ATOMIC_ACQUIRE) >= PENDING_MAX)
+		return -ENOSPC;
+	p->pending[t % PENDING_MAX].id = id;
+	p->pending[t % PENDING_MAX].service_ns = service_ns;
+	__atomic_store_n(&p->tail, t + 1, __ATOMIC_SEQ_CST);
+	/* a worker may have gone idle after we looked: it looks at the queue
+	 * after showing idle, we look at the workers after queueing */
+	while (!pending_empty(p)) {
+		struct worker *w = NULL;
+		int i;
 
-		if (__atomic_load_n(&w->state, __ATOMIC_ACQUIRE) != W_IDLE)
-			continue;
-		w->id = id;
-		w->service_ns = service_ns;
-		if (p->cfg.shinjuku && p->cfg.wait == WK_SPIN)
+		for (i = 0; i < p->cfg.workers && !w; i++) {
+			uint32_t idle = W_IDLE;
+
+			if (__atomic_compare_exchange_n(&p->w[i].state, &idle, W_CLAIMED, 0,
+							__ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+				w = &p->w[i];
+		}
+		if (!w)
+			break;
+		if (!take_pending(p, w)) {	/* a worker took it first */
+			__atomic_store_n(&w->state, W_IDLE, __ATOMIC_SEQ_CST);
+			break;
+		}
+		if (marks(p))
 			shj_runnable(w->tid);
 		__atomic_store_n(&w->state, W_BUSY, __ATOMIC_RELEASE);
-		pthread_mutex_unlock(&p->lock);
 		if (p->cfg.wait == WK_BLOCK)
 			futex_wake(&w->state);
-		return 0;
 	}
-	if (p->tail - p->head >= PENDING_MAX) {
-		err = -ENOSPC;
-	} else {
-		p->pending[p->tail % PENDING_MAX].id = id;
-		p->pending[p->tail % PENDING_MAX].service_ns = service_ns;
-		p->tail++;
-	}
-	pthread_mutex_unlock(&p->lock);
-	return err;
+	return 0;
 }
 
 int wk_start(struct wk_pool **pool, const struct wk_config *cfg,
@@ -163,7 +255,6 @@ int wk_start(struct wk_pool **pool, const struct wk_config *cfg,
 	p->cfg = *cfg;
 	p->done = done;
 	p->ctx = ctx;
-	pthread_mutex_init(&p->lock, NULL);
 	/* marks are on every request's path: do not wait for the daemon */
 	if (cfg->shinjuku)
 		shj_set_async(1);

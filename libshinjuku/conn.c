@@ -53,7 +53,7 @@ int shj_conn_send(struct shj_conn *c, struct shj_req *req)
 
 	req->version = SHJ_PROTO_VERSION;
 	req->size = sizeof(*req);
-	req->seq = ++c->seq;
+	req->seq = __atomic_add_fetch(&c->seq, 1, __ATOMIC_RELAXED);
 	req->pid = c->pid;
 	req->session = c->session;
 	req->secret = c->secret;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause */
 /* Internal: one client session with shinjukud (libshinjuku and shjctl).
- * Not thread-safe by itself: callers serialise. */
+ * Not thread-safe by itself: callers serialise, except that shj_conn_send()
+ * may run concurrently with itself in an open session. */
 #ifndef SHJ_CONN_H
 #define SHJ_CONN_H
 

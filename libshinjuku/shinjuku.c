@@ -3,9 +3,13 @@
  * libshinjuku: the client side of the protocol in shinjukud/proto.h.
  *
  * One session per process, opened lazily. Calls are synchronous and
- * serialised by a mutex: send a request on the daemon's queue, wait (bounded)
- * for the reply with the same seq on our own queue. A child after fork() does
- * not inherit the session; its first call opens its own.
+ * serialised: send a request on the daemon's queue, wait (bounded) for the
+ * reply with the same seq on our own queue. One-way marks (shj_set_async)
+ * are sent concurrently, under the read side of the lock only: a worker that
+ * the scheduler sets aside right after its own idle mark (it is idle-marked
+ * now, and runs only when nothing else waits) must not hold anything the
+ * dispatcher needs for its next mark. A child after fork() does not inherit
+ * the session; its first call opens its own.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -22,7 +26,9 @@
 
 #define SHJ_EXPORT __attribute__((visibility("default")))
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+/* write side: the session's state and synchronous calls; read side: one-way
+ * sends in an open session (glibc's default rwlock prefers readers) */
+static pthread_rwlock_t lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct shj_conn conn = SHJ_CONN_INIT;
 
 static int connect_locked(void)
@@ -31,6 +37,25 @@ static int connect_locked(void)
 }
 
 static int async_marks;	/* shj_set_async() */
+static int session_call(struct shj_req *req);
+
+/* Send a one-way request: concurrently if the session is open, else open it
+ * first (exclusively). */
+static int send_oneway(struct shj_req *req)
+{
+	int err = -ENOTCONN;
+
+	pthread_rwlock_rdlock(&lock);
+	if (conn.pid == getpid())
+		err = shj_conn_send(&conn, req);
+	pthread_rwlock_unlock(&lock);
+	if (err != -ENOTCONN)
+		return err;
+	pthread_rwlock_wrlock(&lock);
+	err = session_call(req);
+	pthread_rwlock_unlock(&lock);
+	return err;
+}
 
 /* A call inside an open session; a session the daemon lost (it restarted)
  * is reopened once. One-way requests are sent and not waited for. */
@@ -61,9 +86,9 @@ SHJ_EXPORT int shj_connect(void)
 {
 	int err;
 
-	pthread_mutex_lock(&lock);
+	pthread_rwlock_wrlock(&lock);
 	err = connect_locked();
-	pthread_mutex_unlock(&lock);
+	pthread_rwlock_unlock(&lock);
 	return err;
 }
 
@@ -73,14 +98,14 @@ SHJ_EXPORT int shj_close(void)
 	struct shj_rep rep;
 	int err = 0;
 
-	pthread_mutex_lock(&lock);
+	pthread_rwlock_wrlock(&lock);
 	if (conn.pid == getpid()) {
 		memset(&req, 0, sizeof(req));
 		req.op = SHJ_OP_BYE;
 		err = shj_conn_call(&conn, &req, &rep, sizeof(rep));
 	}
 	shj_conn_drop(&conn);
-	pthread_mutex_unlock(&lock);
+	pthread_rwlock_unlock(&lock);
 	return err;
 }
 
@@ -96,11 +121,14 @@ static int thread_call(int op, pid_t tid, int qos)
 	req.op = (uint16_t)op;
 	req.tid = tid ? tid : gettid();
 	req.qos = qos;
-	pthread_mutex_lock(&lock);
-	if (async_marks && (op == SHJ_OP_IDLE || op == SHJ_OP_RUNNABLE))
+	if (__atomic_load_n(&async_marks, __ATOMIC_RELAXED) &&
+	    (op == SHJ_OP_IDLE || op == SHJ_OP_RUNNABLE)) {
 		req.flags = SHJ_REQ_NOREPLY;
+		return send_oneway(&req);
+	}
+	pthread_rwlock_wrlock(&lock);
 	err = session_call(&req);
-	pthread_mutex_unlock(&lock);
+	pthread_rwlock_unlock(&lock);
 	return err;
 }
 
@@ -115,20 +143,23 @@ static int mark_many(int op, const pid_t *tids, int n)
 	for (i = 0; i < n; i++)
 		if (tids[i] < 0)
 			return -EINVAL;
-	pthread_mutex_lock(&lock);
 	for (i = 0; i < n && err != -ECONNREFUSED && err != -ETIMEDOUT; i += k) {
 		memset(&req, 0, sizeof(req));
 		req.op = (uint16_t)op;
-		if (async_marks)
-			req.flags = SHJ_REQ_NOREPLY;
 		for (k = 0; k < SHJ_BATCH_MAX && i + k < n; k++)
 			req.tids[k] = tids[i + k] ? tids[i + k] : gettid();
 		req.count = (uint32_t)k;
-		err = session_call(&req);
+		if (__atomic_load_n(&async_marks, __ATOMIC_RELAXED)) {
+			req.flags = SHJ_REQ_NOREPLY;
+			err = send_oneway(&req);
+		} else {
+			pthread_rwlock_wrlock(&lock);
+			err = session_call(&req);
+			pthread_rwlock_unlock(&lock);
+		}
 		if (err && !first)
 			first = err;
 	}
-	pthread_mutex_unlock(&lock);
 	return first;
 }
 
@@ -171,9 +202,7 @@ SHJ_EXPORT int shj_set_async(int on)
 {
 	if (on != 0 && on != 1)
 		return -EINVAL;
-	pthread_mutex_lock(&lock);
-	async_marks = on;
-	pthread_mutex_unlock(&lock);
+	__atomic_store_n(&async_marks, on, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -184,9 +213,9 @@ SHJ_EXPORT int shj_sync(void)
 
 	memset(&req, 0, sizeof(req));
 	req.op = SHJ_OP_SYNC;
-	pthread_mutex_lock(&lock);
+	pthread_rwlock_wrlock(&lock);
 	err = session_call(&req);
-	pthread_mutex_unlock(&lock);
+	pthread_rwlock_unlock(&lock);
 	return err;
 }
 
