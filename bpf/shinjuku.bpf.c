@@ -141,6 +141,20 @@ static struct check_timer *the_check(void)
 	return bpf_map_lookup_elem(&check_timer, &key);
 }
 
+/* If the check is armed, make it run within delay (not sooner than
+ * preempt_ns) -- a thread that started on less than a slice needs it. */
+static void check_soon(u64 now, u64 delay)
+{
+	struct check_timer *ct;
+
+	if (!check_armed || !(ct = the_check()))
+		return;
+	if (delay < preempt_ns)
+		delay = preempt_ns;
+	if (now + delay + preempt_ns < ct->due)
+		start_check(ct, now, delay);
+}
+
 struct shj_cpu_run cpu_run[SHJ_MAX_CPUS];
 
 /* Written by the check timer: queue lengths (levels, then idle, bg) and
@@ -347,23 +361,37 @@ void BPF_STRUCT_OPS(shinjuku_enqueue, struct task_struct *p, u64 enq_flags)
 		arm_check();
 }
 
-/* Has the head of dsq waited starve_ns? */
-static bool starving(u64 dsq, u64 now)
+static u64 starve_ran_at[64];	/* per DSQ id: its last starvation run */
+
+/*
+ * If the head of dsq has waited starve_ns, run it now -- for a sliver
+ * (preempt_ns): the watchdog only needs it to run, and the check preempts
+ * it as soon as it sees it (rank below waiting work). The runs from one DSQ
+ * are spread out, starve_ns / (its length) apart, not run back to back: a
+ * dozen idle spinners that all waited starve_ns would otherwise take the
+ * CPUs in one burst while work waits.
+ */
+static bool move_starving(u64 dsq, u64 now)
 {
 	struct task_struct *p = scx_bpf_dsq_peek(dsq);
+	u64 *ran_at = &starve_ran_at[dsq & 63];
 	struct shj_rt *rt;
+	u32 n;
 
 	if (!p)
 		return false;
 	rt = bpf_task_storage_get(&shj_rt, p, NULL, 0);
-	return rt && rt->enq_at && now - rt->enq_at >= starve_ns;
-}
-
-static bool move_starving(u64 dsq, u64 now)
-{
-	if (!starving(dsq, now) || !scx_bpf_dsq_move_to_local(dsq))
+	if (!rt || !rt->enq_at || now - rt->enq_at < starve_ns)
 		return false;
+	n = scx_bpf_dsq_nr_queued(dsq);
+	if (n > 1 && now - *ran_at < starve_ns / n)
+		return false;
+	scx_bpf_task_set_slice(p, preempt_ns);
+	if (!scx_bpf_dsq_move_to_local(dsq))
+		return false;
+	*ran_at = now;
 	stat_inc(SHJ_STAT_STARVE_RUN);
+	check_soon(now, preempt_ns);
 	return true;
 }
 
@@ -436,13 +464,8 @@ void BPF_STRUCT_OPS(shinjuku_running, struct task_struct *p)
 	/* the slice started before a boost, if there was one; then it runs
 	 * out sooner than the check expects */
 	cr->started_at = now - (rt ? rt->slice_used : 0);
-	if (rt && rt->slice_used && rt->slice_used < slice_ns && check_armed) {
-		struct check_timer *ct = the_check();
-		u64 left = slice_ns - rt->slice_used;
-
-		if (ct && now + left + preempt_ns < ct->due)
-			start_check(ct, now, left > preempt_ns ? left : preempt_ns);
-	}
+	if (rt && rt->slice_used && rt->slice_used < slice_ns)
+		check_soon(now, slice_ns - rt->slice_used);
 	cr->rank = rank;
 	cr->kicked = 0;
 

@@ -598,6 +598,10 @@ int main(int argc, char **argv)
 	if (!opt.switch_all)
 		skel->struct_ops.shinjuku_ops->flags |= SCX_OPS_SWITCH_PARTIAL;
 	skel->struct_ops.shinjuku_ops->timeout_ms = (u32)opt.watchdog_ms;
+	/* a waiting thread runs within about twice starve_ns: well inside
+	 * the watchdog's timeout, however short that was set */
+	if (opt.watchdog_ms && opt.watchdog_ms * 1000000ULL / 4 < SHJ_STARVE_NS_DEFAULT)
+		skel->rodata->starve_ns = opt.watchdog_ms * 1000000ULL / 4;
 	if (opt.dry_run) {	/* the maps, and the program that writes them */
 		struct bpf_program *prog;
 
