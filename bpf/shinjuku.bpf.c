@@ -128,10 +128,10 @@ struct {
 static u32 check_armed;		/* 1 while the timer is set to fire */
 static u64 enq_seq;		/* bumped by every arm_check() */
 
-static void start_check(struct check_timer *ct, u64 now, u64 delay)
+static long start_check(struct check_timer *ct, u64 now, u64 delay)
 {
 	ct->due = now + delay;
-	bpf_timer_start(&ct->timer, delay, BPF_F_TIMER_CPU_PIN);
+	return bpf_timer_start(&ct->timer, delay, BPF_F_TIMER_CPU_PIN);
 }
 
 static struct check_timer *the_check(void)
@@ -294,6 +294,7 @@ s32 BPF_STRUCT_OPS(shinjuku_select_cpu, struct task_struct *p, s32 prev_cpu,
 {
 	bool is_idle = false;
 	s32 cpu;
+
 	/* An idle CPU means nothing that may run there waits: take it. */
 	cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
 	if (is_idle) {
@@ -705,8 +706,7 @@ int shinjuku_start_timer(void *ctx)
 	if (!ct)
 		return -2;
 	check_armed = 1;
-	start_check(ct, scx_bpf_now(), preempt_ns);
-	return 0;
+	return (int)start_check(ct, scx_bpf_now(), preempt_ns);
 }
 
 s32 BPF_STRUCT_OPS_SLEEPABLE(shinjuku_init)

@@ -178,36 +178,42 @@ static void *worker_main(void *arg)
 	}
 }
 
-/* Hand a request to an idle worker; 1 if one took it. */
-static int hand_over(struct wk_pool *p, uint64_t id, uint64_t service_ns)
+/* An idle worker, now W_CLAIMED (the dispatcher's to fill), or NULL. */
+static struct worker *claim_idle(struct wk_pool *p)
 {
 	int i;
 
 	for (i = 0; i < p->cfg.workers; i++) {
-		struct worker *w = &p->w[i];
 		uint32_t idle = W_IDLE;
 
-		if (!__atomic_compare_exchange_n(&w->state, &idle, W_CLAIMED, 0,
-						 __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
-			continue;
-		w->id = id;
-		w->service_ns = service_ns;
-		if (marks(p))
-			shj_runnable(w->tid);
-		__atomic_store_n(&w->state, W_BUSY, __ATOMIC_RELEASE);
-		if (p->cfg.wait == WK_BLOCK)
-			futex_wake(&w->state);
-		return 1;
+		if (__atomic_compare_exchange_n(&p->w[i].state, &idle, W_CLAIMED, 0,
+						__ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+			return &p->w[i];
 	}
-	return 0;
+	return NULL;
+}
+
+/* Hand a claimed worker the request written into it. */
+static void hand_over(struct wk_pool *p, struct worker *w)
+{
+	if (marks(p))
+		shj_runnable(w->tid);
+	__atomic_store_n(&w->state, W_BUSY, __ATOMIC_RELEASE);
+	if (p->cfg.wait == WK_BLOCK)
+		futex_wake(&w->state);
 }
 
 int wk_submit(struct wk_pool *p, uint64_t id, uint64_t service_ns)
 {
+	struct worker *w = claim_idle(p);
 	uint64_t t = p->tail;
 
-	if (hand_over(p, id, service_ns))
+	if (w) {
+		w->id = id;
+		w->service_ns = service_ns;
+		hand_over(p, w);
 		return 0;
+	}
 	if (t - __atomic_load_n(&p->head, __ATOMIC_ACQUIRE) >= PENDING_MAX)
 		return -ENOSPC;
 	p->pending[t % PENDING_MAX].id = id;
@@ -215,28 +221,12 @@ int wk_submit(struct wk_pool *p, uint64_t id, uint64_t service_ns)
 	__atomic_store_n(&p->tail, t + 1, __ATOMIC_SEQ_CST);
 	/* a worker may have gone idle after we looked: it looks at the queue
 	 * after showing idle, we look at the workers after queueing */
-	while (!pending_empty(p)) {
-		struct worker *w = NULL;
-		int i;
-
-		for (i = 0; i < p->cfg.workers && !w; i++) {
-			uint32_t idle = W_IDLE;
-
-			if (__atomic_compare_exchange_n(&p->w[i].state, &idle, W_CLAIMED, 0,
-							__ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
-				w = &p->w[i];
-		}
-		if (!w)
-			break;
+	while (!pending_empty(p) && (w = claim_idle(p))) {
 		if (!take_pending(p, w)) {	/* a worker took it first */
 			__atomic_store_n(&w->state, W_IDLE, __ATOMIC_SEQ_CST);
 			break;
 		}
-		if (marks(p))
-			shj_runnable(w->tid);
-		__atomic_store_n(&w->state, W_BUSY, __ATOMIC_RELEASE);
-		if (p->cfg.wait == WK_BLOCK)
-			futex_wake(&w->state);
+		hand_over(p, w);
 	}
 	return 0;
 }

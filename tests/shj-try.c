@@ -10,6 +10,9 @@
  *   unregister T | idle T | runnable T | qos T Q
  *   async 0|1 | sync   shj_set_async() / shj_sync()
  *   idle-many | runnable-many   the spawned threads, one call
+ *   marks-parallel K   a thread per spawned thread, all at once, each
+ *                      marking its thread idle then runnable K times;
+ *                      prints the first error
  *   close              shj_close()
  *   sleep MS           pause
  *   hold               print "holding" and sleep until killed
@@ -65,6 +68,45 @@ static void *sleeper(void *arg)
 	for (;;)
 		pause();
 	return arg;
+}
+
+struct flipper {
+	pthread_t th;
+	pid_t tid;
+	int rounds, err;
+};
+
+static void *flip(void *arg)
+{
+	struct flipper *f = arg;
+	int k, err;
+
+	for (k = 0; k < f->rounds; k++) {
+		err = shj_idle(f->tid);
+		if (!err)
+			err = shj_runnable(f->tid);
+		if (err && !f->err)
+			f->err = err;
+	}
+	return NULL;
+}
+
+static int marks_parallel(int rounds)
+{
+	static struct flipper f[MAX_SPAWN];
+	int j, err = 0;
+
+	for (j = 0; j < nspawned; j++) {
+		f[j] = (struct flipper){ .tid = spawned[j], .rounds = rounds };
+		if (pthread_create(&f[j].th, NULL, flip, &f[j]))
+			return -EAGAIN;
+	}
+	for (j = 0; j < nspawned; j++) {
+		pthread_join(f[j].th, NULL);
+		if (f[j].err && !err)
+			err = f[j].err;
+	}
+	return err;
 }
 
 static pid_t tid_arg(const char *s)
@@ -173,6 +215,9 @@ int main(int argc, char **argv)
 			err = cmd[0] == 'i' ? shj_idle_many(spawned, nspawned) :
 			      shj_runnable_many(spawned, nspawned);
 			printf("%s -> %s\n", cmd, ename(err));
+		} else if (!strcmp(cmd, "marks-parallel")) {
+			printf("%s %s -> %s\n", cmd, a, ename(marks_parallel(atoi(a))));
+			i++;
 		} else if (!strcmp(cmd, "async")) {
 			printf("async %s -> %s\n", a, ename(shj_set_async(atoi(a))));
 			i++;

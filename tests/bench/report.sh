@@ -3,33 +3,43 @@
 # stdout: short-request latency per policy and load, measured p99 over the
 # ideal's, the p99 of each part of the latency (late: the dispatcher's
 # wake-up after the arrival time; wait: submission until a worker begins;
-# run: begin to done), and the batch job's CPU time. With PLOT=file.png (and gnuplot),
-# also a plot of short-request p99 against load, one line per policy
-# (blocking workers, no batch job; the median of the repetitions -- of
-# two, the lower).
+# run: begin to done), and the batch job's CPU time. With PLOT=file.png (and
+# gnuplot), also plots of short-request p99 against load, one line per
+# policy, in three panels: blocking workers, spinning workers, with the batch
+# job (the median of the repetitions -- of two, the lower).
 set -euo pipefail
 raw=$(cat)
 if [[ -n ${PLOT:-} ]]; then
   dat=$(mktemp)
   trap 'rm -f "$dat"' EXIT
-  # columns: load, then p99 ms per policy (median over reps)
-  awk '/^RESULT / && / wait=block / && / batch=no / {
+  # columns: panel:policy, load %, p99 ms (median over reps); panels: block
+  # (blocking workers), spin (spinning workers), batch (with the batch job)
+  awk '/^RESULT / {
          for (i = 2; i <= NF; i++) { split($i, a, "="); kv[a[1]] = a[2] }
-         print kv["policy"], kv["load"] * 100, kv["short_p99_us"] / 1000 }' <<<"$raw" |
+         panel = kv["batch"] == "yes" ? "batch" : kv["wait"]
+         print panel ":" kv["policy"], kv["load"] * 100, kv["short_p99_us"] / 1000 }' <<<"$raw" |
     sort -k1,1 -k2,2n -k3,3n |
     awk '{ k = $1 " " $2; v[k] = v[k] " " $3; n[k]++ }
          END { for (k in v) { split(v[k], a, " "); m = int((n[k] + 1) / 2); print k, a[m] } }' |
     sort -k1,1 -k2,2n >"$dat"
   gnuplot <<GP
-set terminal pngcairo size 900,560
+set terminal pngcairo size 1500,520
 set output "$PLOT"
-set title "Short-request p99 vs offered load (bimodal 500 us / 50 ms, QEMU TCG, 2 vCPUs)"
+set multiplot layout 1,3 title "Short-request p99 vs offered load (bimodal 500 us / 50 ms, 16 workers, QEMU TCG, 2 vCPUs)"
 set xlabel "offered load (% of 2 CPUs)"
 set ylabel "short-request p99 (ms)"
 set logscale y
+set yrange [0.3:5000]
 set key top left
 set grid
-plot for [p in "ideal eevdf shj-fcfs shj shj-all"] "< grep '^".p." ' $dat" using 2:3 with linespoints title p
+col(p) = p eq "ideal" ? "#9400d3" : p eq "eevdf" ? "#009e73" : p eq "shj-fcfs" ? "#56b4e9" : p eq "shj" ? "#e69f00" : "#0072b2"
+set title "blocking workers"
+plot for [p in "ideal eevdf shj-fcfs shj shj-all"] "< grep '^block:".p." ' $dat" using 2:3 with linespoints lc rgb col(p) title p
+set title "spinning workers"
+plot for [p in "eevdf shj"] "< grep '^spin:".p." ' $dat" using 2:3 with linespoints lc rgb col(p) title p
+set title "with a CPU-bound batch job"
+plot for [p in "eevdf shj shj-all"] "< grep '^batch:".p." ' $dat" using 2:3 with linespoints lc rgb col(p) title p
+unset multiplot
 GP
 fi
 awk '

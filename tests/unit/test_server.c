@@ -223,6 +223,23 @@ START_TEST(test_batches_and_async)
 }
 END_TEST
 
+/* Threads of one process send one-way marks at the same time (the library
+ * sends them concurrently): every one arrives and is applied. */
+START_TEST(test_concurrent_async_marks)
+{
+	char out[4096];
+	char *args[] = { "spawn", "8", "register", "all", "0", "async", "1",
+			 "marks-parallel", "100", "sync", NULL };
+	u64 marks = srv.stats.marks;
+
+	run_try(1001, args, out, sizeof(out));
+	HAS(out, "register all -> 0 failed");
+	HAS(out, "marks-parallel 100 -> 0");
+	HAS(out, "sync -> 0");
+	ck_assert_uint_eq(srv.stats.marks - marks, 8 * 2 * 100);
+}
+END_TEST
+
 START_TEST(test_garbage)
 {
 	char out[4096];
@@ -255,6 +272,7 @@ int main(int argc, char **argv)
 		tcase_set_timeout(tc, 60);
 		tcase_add_test(tc, test_ownership);
 		tcase_add_test(tc, test_batches_and_async);
+		tcase_add_test(tc, test_concurrent_async_marks);
 		tcase_add_test(tc, test_garbage);
 	}
 	suite_add_tcase(s, tc);
