@@ -11,7 +11,12 @@
  *
  * Output: one line of name=value pairs (or --json: one JSON object) with
  * offered and achieved rates and, per class (short, long), count, p50, p99,
- * p99.9 latency in us and mean slowdown (latency / service time).
+ * p99.9 latency in us and mean slowdown (latency / service time). After a
+ * replay also: the machine's context switches and interrupts per request
+ * (system-wide, /proc/stat: meant for a machine that runs nothing else), and
+ * per class the p50 and p99 of the latency's three parts -- late (the
+ * dispatcher's wake-up after the arrival time), wait (submission until a
+ * worker begins) and run (begin to done, preemptions included).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -50,6 +55,7 @@ struct req {
 static struct req *reqs;
 static size_t nreqs;
 static struct timespec t0;
+static unsigned long long ctxt_n, intr_n;	/* replay: during it, system-wide */
 
 static double now_us(void)
 {
@@ -172,6 +178,25 @@ static void simulate(void)
 	free(core_job);
 }
 
+/* System-wide context switches and interrupts so far (/proc/stat); 0 if
+ * unreadable. */
+static void sys_counts(unsigned long long *ctxt, unsigned long long *intr)
+{
+	char line[256];
+	FILE *f = fopen("/proc/stat", "r");
+
+	*ctxt = *intr = 0;
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {	/* the intr line is long: */
+		if (!strncmp(line, "ctxt ", 5))	/* its head is enough */
+			*ctxt = strtoull(line + 5, NULL, 10);
+		else if (!strncmp(line, "intr ", 5))
+			*intr = strtoull(line + 5, NULL, 10);
+	}
+	fclose(f);
+}
+
 static void on_begin(void *ctx, uint64_t id)
 {
 	reqs[id].begin_us = now_us();
@@ -209,6 +234,7 @@ static int replay(void)
 	}
 	/* arrivals on time: the default 50 us timer slack would delay each */
 	prctl(PR_SET_TIMERSLACK, 1UL);
+	sys_counts(&ctxt_n, &intr_n);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (i = 0; i < nreqs; i++) {
 		double wait = reqs[i].arrival_us - now_us();
@@ -243,6 +269,13 @@ static int replay(void)
 		if (done < nreqs)
 			usleep(10000);
 	} while (done < nreqs && now_us() < deadline);
+	{
+		unsigned long long c, i;
+
+		sys_counts(&c, &i);
+		ctxt_n = c - ctxt_n;
+		intr_n = i - intr_n;
+	}
 	if (opt.progress)
 		fputc('\n', stderr);
 	wk_stop(pool);
@@ -434,6 +467,12 @@ int main(int argc, char **argv)
 	else
 		printf("label=%s load=%.3f offered_rps=%.1f achieved_rps=%.1f", opt.label,
 		       opt.load, nreqs / opt.secs, nreqs / (elapsed_us / 1e6));
+	/* what each request cost the machine in switches and interrupts:
+	 * meant for a machine that runs nothing else (the VM) */
+	if (ctxt_n && nreqs)
+		printf(opt.json ? "\"switches_per_req\":%.2f,\"irqs_per_req\":%.2f," :
+		       " switches_per_req=%.2f irqs_per_req=%.2f",
+		       (double)ctxt_n / (double)nreqs, (double)intr_n / (double)nreqs);
 	report_class("short", 0, 1);
 	if (opt.dist == D_BIMODAL)
 		report_class("long", 1, 0);

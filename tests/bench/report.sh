@@ -3,7 +3,8 @@
 # stdout: short-request latency per policy and load, measured p99 over the
 # ideal's, the p99 of each part of the latency (late: the dispatcher's
 # wake-up after the arrival time; wait: submission until a worker begins;
-# run: begin to done), and the batch job's CPU time. With PLOT=file.png (and
+# run: begin to done), context switches and interrupts per request, and the
+# batch job's CPU time. With PLOT=file.png (and
 # gnuplot), also plots of short-request p99 against load, one line per
 # policy, in three panels: blocking workers, spinning workers, with the batch
 # job (the median of the repetitions -- of two, the lower).
@@ -50,16 +51,18 @@ awk '
   load[n] = kv["load"]; pol[n] = kv["policy"]; wt[n] = kv["wait"]; bt[n] = kv["batch"]
   p50[n] = kv["short_p50_us"]; p99[n] = kv["short_p99_us"]; p999[n] = kv["short_p999_us"]
   bcpu[n] = kv["batch_cpu_ms"]; rep[n] = kv["rep"]
+  sw[n] = kv["switches_per_req"]; irq[n] = kv["irqs_per_req"]
   late[n] = kv["short_late_p99_us"]; wq[n] = kv["short_wait_p99_us"]; run[n] = kv["short_run_p99_us"]
   if (kv["policy"] == "ideal") ideal[kv["load"]] = kv["short_p99_us"]
 }
 END {
-  print "| load | policy | idle workers | batch job | rep | short p50 ms | p99 ms | p99.9 ms | p99 / ideal | late / wait / run p99 ms | batch CPU ms |"
-  print "|---|---|---|---|---|---|---|---|---|---|---|"
+  print "| load | policy | idle workers | batch job | rep | short p50 ms | p99 ms | p99.9 ms | p99 / ideal | late / wait / run p99 ms | switches / irqs per request | batch CPU ms |"
+  print "|---|---|---|---|---|---|---|---|---|---|---|---|"
   for (i = 1; i <= n; i++)
-    printf "| %.0f%% | %s | %s | %s | %s | %.2f | %.2f | %.2f | %s | %s | %s |\n",
+    printf "| %.0f%% | %s | %s | %s | %s | %.2f | %.2f | %.2f | %s | %s | %s | %s |\n",
       load[i] * 100, pol[i], wt[i], bt[i], rep[i], p50[i] / 1000, p99[i] / 1000,
       p999[i] / 1000, (ideal[load[i]] > 0 ? sprintf("%.1f", p99[i] / ideal[load[i]]) : "-"),
       (late[i] != "" ? sprintf("%.2f / %.2f / %.2f", late[i] / 1000, wq[i] / 1000, run[i] / 1000) : "-"),
+      (sw[i] != "" ? sprintf("%.1f / %.1f", sw[i], irq[i]) : "-"),
       (bt[i] == "yes" ? bcpu[i] : "-")
 }' <<<"$raw"
