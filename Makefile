@@ -44,7 +44,7 @@ DAEMON_OBJS := $(addprefix $(B)/obj/shinjukud/,shinjukud.o server.o tasks.o prot
 LIB_OBJS := $(addprefix $(B)/obj/libshinjuku/,shinjuku.o conn.o proto.o)
 EXAMPLES := $(B)/bin/echo-server $(B)/bin/echo-client $(B)/bin/loadgen
 UNIT_TESTS := $(B)/tests/test_proto $(B)/tests/test_lib $(B)/tests/test_tasks \
-	$(B)/tests/test_server
+	$(B)/tests/test_server $(B)/tests/test_workers
 TEST_TOOLS := $(B)/tests/shj-spin $(B)/tests/shj-try $(B)/tests/ctl-speed
 PROGS := $(B)/bin/shinjukud $(B)/bin/shjctl $(LIB_SO) $(EXAMPLES) $(UNIT_TESTS) $(TEST_TOOLS) $(B)/shinjuku.pc
 
@@ -162,6 +162,12 @@ $(B)/tests/test_lib: tests/unit/test_lib.c $(LIB_SO) $(B)/lib/$(LIB_SONAME)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -Ilibshinjuku $(CHECK_CFLAGS) $< \
 		-L$(B)/lib -lshinjuku -Wl,-rpath,'$$ORIGIN/../lib' $(CHECK_LIBS) -o $@
+
+$(B)/tests/test_workers: tests/unit/test_workers.c examples/workers.c examples/workers.h $(LIB_SO) $(B)/lib/$(LIB_SONAME)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -Iexamples -Ilibshinjuku $(CHECK_CFLAGS) $< examples/workers.c \
+		-L$(B)/lib -lshinjuku -Wl,-rpath,'$$ORIGIN/../lib' -pthread $(CHECK_LIBS) -o $@
 
 $(B)/tests/test_tasks: tests/unit/test_tasks.c tests/unit/maps_only.h $(B)/obj/shinjukud/tasks.o $(SKEL)
 	$(call msg,CC,$@)
