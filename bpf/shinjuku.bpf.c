@@ -56,7 +56,11 @@
  * Caveats: the timer fires late under load and in VMs (its lateness is
  * counted); a CPU running an RT or (partial mode) fair task is not ours to
  * preempt; the per-CPU view the timer reads (cpu_run) is written without
- * locks and may be one switch stale, which costs at most one slice.
+ * locks and may be one switch stale, which costs at most one slice. Each
+ * kick, and each timer start from a callback that runs with IRQs off, is an
+ * irq_work in the kernel: a self-interrupt. Under emulation (QEMU TCG) those
+ * interrupts are most of what this scheduler costs beyond EEVDF (README,
+ * "Tail latency").
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -582,8 +586,10 @@ static void arm_check(void)
 	if (check_armed || __sync_val_compare_and_swap(&check_armed, 0, 1) != 0)
 		return;
 	ct = the_check();
-	if (ct)
-		start_check(ct, scx_bpf_now(), preempt_ns);
+	/* from here (IRQs off) the start is deferred through an irq_work and
+	 * can fail (no memory): then the next enqueue tries again */
+	if (!ct || start_check(ct, scx_bpf_now(), preempt_ns) < 0)
+		__sync_lock_test_and_set(&check_armed, 0);
 }
 
 /*
