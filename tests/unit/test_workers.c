@@ -35,7 +35,6 @@ static void burst(int workers, enum wk_wait wait)
 	struct wk_config cfg = { .workers = workers, .wait = wait, .begin = on_begin };
 	struct wk_pool *pool;
 	uint64_t i;
-	int k;
 
 	memset(done, 0, sizeof(done));
 	memset(begun, 0, sizeof(begun));
@@ -49,7 +48,7 @@ static void burst(int workers, enum wk_wait wait)
 		ck_assert_int_eq(wk_submit(pool, i, i % 7 ? 0 : 20000), 0);
 	}
 	/* bounded: Check's timeout ends a hang */
-	for (k = 0; __atomic_load_n(&ndone, __ATOMIC_ACQUIRE) < NREQ; k++)
+	while (__atomic_load_n(&ndone, __ATOMIC_ACQUIRE) < NREQ)
 		usleep(1000);
 	wk_stop(pool);
 	for (i = 0; i < NREQ; i++) {
