@@ -6,61 +6,63 @@
  * Threads are "registered" when shinjukud has written their state (QoS level,
  * idle mark) into the task storage shj_tasks. The policy:
  *
- * - One FIFO queue (a custom DSQ) per QoS level, ids 0 .. nr_levels - 1;
- *   higher levels are served first, strictly. A thread is queued at the tail
- *   of its level.
+ * - Every task has a rank; a higher rank runs first, strictly, and a CPU
+ *   running a lower rank is preempted the moment a higher one is queued.
+ *   From the top: shinjukud itself and bounced per-CPU kernel threads
+ *   (--switch-all); then, for each QoS level from the highest down, its
+ *   *fresh* threads (woken since they last used a slice) above its
+ *   *demoted* ones; then SCHED_EXT threads nobody registered; then (with
+ *   --switch-all) every other task, the background tier; then idle-marked
+ *   threads. One FIFO queue (a custom DSQ, id = rank) per rank.
+ *
+ * - The slice (slice_ns) is what a request may use before it counts as
+ *   long: a thread that used it while work of its level waits loses its CPU
+ *   and is queued behind its level's fresh threads, demoted until it blocks
+ *   (its next wake-up is a new request). So a short request never waits
+ *   behind a long one for more than a slice, and a long one is preempted
+ *   only when fresh work arrives -- not every slice (Shinjuku's round robin
+ *   would preempt it every slice while anything waits, two context switches
+ *   each). Demoted threads of a level share the CPU in turn, 20 ms apart.
+ *
+ * - Preemption is decided where the event happens, without a timer: an
+ *   enqueue that finds no idle CPU preempts (one kick) a CPU running a lower
+ *   rank, or a fresh thread of the same rank that has used its slice; and
+ *   the kernel ends each slice at its CPU's tick, where dispatch applies
+ *   the same rule (round robin within a rank). So a demotion can come up to
+ *   a tick (4 ms at HZ=250) late when nothing else happens meanwhile; on a
+ *   busy machine the next enqueue brings it. The timer the first versions
+ *   used cost two to three interrupts per preemption (timer, the kick's
+ *   self-interrupt, the IPI) and one per start from a callback.
  *
  * - Idle-marked threads (a worker that finished its request and waits,
- *   possibly spinning) go to a separate background queue, IDLE_DSQ, so that
- *   dispatch never walks past them: its cost is O(levels), whatever the
- *   number of idle threads. When shinjukud changes a mark it runs the
- *   syscall program shinjuku_nudge, which moves that one thread between its
- *   level and IDLE_DSQ and kicks a CPU if the change makes preemption due.
- *   Idle-marked threads run only when no other work can use the CPU.
- *
- * - Preemption (the seed's rule), checked for every CPU by a BPF timer
- *   while work waits -- it fires when the first slice of the waiting level
- *   runs out, never sooner than preempt_ns after the last check, and parks
- *   itself when only idle-marked threads wait -- and at once on the events
- *   that make it due (a thread queued above a running one, a running thread
- *   marked idle): preempt a CPU whose thread is idle-marked while work
- *   waits, whose thread's level is below a waiting one, or whose thread has
- *   used its slice while its own level has a waiting thread. A preempted
- *   thread goes back to the tail of its level.
+ *   possibly spinning) rank lowest: they run only when no other work can
+ *   use the CPU. When shinjukud changes a mark it runs the syscall program
+ *   shinjuku_apply, which moves that one thread to the queue of its new rank
+ *   in O(1) and preempts a CPU if the change makes that due.
  *
  * - Priority boost (ghOSt's; the seed's open problem): a thread that loses
  *   its CPU to a higher scheduling class (RT, or any fair task in partial
- *   mode) goes back to the *head* of its level. No kernel change and no
+ *   mode) goes back to the *head* of its queue. No kernel change and no
  *   deprecated cpu_release: with SCX_OPS_ALWAYS_ENQ_IMMED every insert into
  *   a local queue is "immediate", so the kernel hands such a thread back to
- *   ops.enqueue with SCX_ENQ_REENQ and the reason SCX_TASK_REENQ_PREEMPTED,
- *   instead of parking it on the CPU it lost. It can then run on any CPU.
- *   It keeps what was left of its slice: a thread that fair tasks interrupt
- *   again and again must not get a fresh slice at the head each time.
+ *   ops.enqueue with SCX_ENQ_REENQ, instead of parking it on the CPU it lost;
+ *   it can then run on any CPU. It keeps what it had used of its slice.
  *
- * - Nothing starves into sched_ext's watchdog: idle-marked threads,
- *   background tasks and -- despite strict priority -- lower QoS levels
- *   whose head has waited starve_ns run next. Dispatch cost stays O(1) for
- *   this: it peeks at the idle and background heads and at one level's, a
- *   different level each time.
+ * - Nothing starves into sched_ext's watchdog: despite strict priority, the
+ *   head of any queue that has waited starve_ns runs next, once. Dispatch
+ *   looks for such heads every starve_ns / 8 (and again at once after it
+ *   found one); runs from one queue are spread out, starve_ns / (its length)
+ *   apart, so a dozen idle spinners never take the CPUs in one burst.
  *
- * - Partial mode (default): only SCHED_EXT threads are scheduled here. A
- *   SCHED_EXT thread nobody registered runs at level 0, never idle-marked.
- *   --switch-all: every task is; tasks that are not SCHED_EXT form a FIFO
- *   background tier below all levels (and above idle-marked threads), so a
- *   batch job gets exactly the CPU the server leaves. Per-CPU kernel threads
- *   jump the queues on their own CPU so that the system stays healthy, and
- *   shinjukud's own threads run at the top level, so that marks and
- *   registrations are never stuck behind the threads they concern.
+ * - Partial mode (default): only SCHED_EXT threads are scheduled here.
+ *   --switch-all: every task is; per-CPU kernel threads run at once on their
+ *   CPU (or, if that CPU is taken by a higher class, wait at the top).
  *
- * Caveats: the timer fires late under load and in VMs (its lateness is
- * counted); a CPU running an RT or (partial mode) fair task is not ours to
- * preempt; the per-CPU view the timer reads (cpu_run) is written without
- * locks and may be one switch stale, which costs at most one slice. Each
- * kick, and each timer start from a callback that runs with IRQs off, is an
- * irq_work in the kernel: a self-interrupt. Under emulation (QEMU TCG) those
- * interrupts are most of what this scheduler costs beyond EEVDF (README,
- * "Tail latency").
+ * Caveats: the per-CPU view (cpu_ctx) is written without locks and may be
+ * one switch stale; an enqueue looks at up to KICK_SCAN CPUs for a victim
+ * (from a point that rotates): on a bigger machine a victim it misses runs
+ * to the end of its slice (at most LONG_SLICE_NS); a CPU running an RT or
+ * (partial mode) fair task is not ours to preempt.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -71,19 +73,24 @@ char _license[] SEC("license") = "GPL";
 
 /* Tunables, written by shinjukud into rodata before load. */
 const volatile u64 slice_ns = SHJ_SLICE_NS_DEFAULT;
-const volatile u64 preempt_ns = SHJ_PREEMPT_NS_DEFAULT;
 const volatile u64 starve_ns = SHJ_STARVE_NS_DEFAULT;
 const volatile u32 nr_levels = SHJ_QOS_LEVELS_DEFAULT;
 const volatile u32 nr_cpus = 1;
 const volatile bool switch_all;
-const volatile s32 daemon_tgid;	/* shinjukud: top level under --switch-all */
+const volatile s32 daemon_tgid;	/* shinjukud: top rank under --switch-all */
 
-#define IDLE_DSQ	SHJ_QOS_MAX
-#define BG_DSQ		(SHJ_QOS_MAX + 1)
+/* Ranks, which are also the ids of their DSQs. */
+#define RANK_NONE	(-1)	/* nothing of ours runs */
+#define RANK_IDLE	0	/* idle-marked */
+#define RANK_BG		1	/* not SCHED_EXT (--switch-all) */
+#define RANK_UNREG	2	/* SCHED_EXT, not registered */
+#define RANK_L0		3	/* level L: demoted RANK_L0 + 2L, fresh + 1 */
+#define RANK_TOP	(RANK_L0 + 2 * SHJ_QOS_MAX)
+#define NR_RANKS	(RANK_TOP + 1)
 
-#define RANK_NONE	SHJ_RANK_NONE
-#define RANK_IDLE	SHJ_RANK_IDLE
-#define RANK_BG		SHJ_RANK_BG
+#define LONG_SLICE_NS	20000000ULL	/* demoted and unregistered threads,
+					 * background tasks: 20 ms */
+#define KICK_SCAN	16	/* CPUs an enqueue looks at for a victim */
 
 #define SCHED_EXT_POLICY	7
 #define PF_KTHREAD_FLAG		0x00200000
@@ -116,55 +123,32 @@ struct {
 	__type(value, u64);
 } shj_wait_hist SEC(".maps");
 
-struct check_timer {
-	struct bpf_timer timer;
-	u64 due;		/* when the callback should run */
-	u64 n;			/* callbacks so far */
-};
-
+/* Threads whose mark changed while their enqueue was in flight (not yet in
+ * any queue, so they could not be moved): dispatch moves them. */
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, u32);
-	__type(value, struct check_timer);
-} check_timer SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(max_entries, 4096);
+	__type(value, s32);
+} nudge_retry SEC(".maps");
+static u32 nudge_retry_n;	/* entries pushed and not yet popped, about */
 
-static u32 check_armed;		/* 1 while the timer is set to fire */
-static u64 enq_seq;		/* bumped by every arm_check() */
+/* What each CPU runs, as far as the scheduler knows; one cache line each. */
+struct cpu_ctx {
+	u64 fresh_until;	/* a fresh thread runs: when its slice ends; else 0 */
+	s32 rank;		/* of the thread running there, or RANK_NONE */
+	u32 kicked;		/* a preemption was sent and not yet answered */
+	u32 rotor;		/* where this CPU's next victim scan starts */
+} __attribute__((aligned(64)));
 
-static long start_check(struct check_timer *ct, u64 now, u64 delay)
-{
-	ct->due = now + delay;
-	return bpf_timer_start(&ct->timer, delay, BPF_F_TIMER_CPU_PIN);
-}
+static struct cpu_ctx cpu_ctx[SHJ_MAX_CPUS];
 
-static struct check_timer *the_check(void)
-{
-	u32 key = 0;
+/* Highest level any thread was queued at, plus one (only grows): dispatch
+ * looks at no level above it. */
+static u32 levels_used;
 
-	return bpf_map_lookup_elem(&check_timer, &key);
-}
-
-/* If the check is armed, make it run within delay (not sooner than
- * preempt_ns) -- a thread that started on less than a slice needs it. */
-static void check_soon(u64 now, u64 delay)
-{
-	struct check_timer *ct;
-
-	if (!check_armed || !(ct = the_check()))
-		return;
-	if (delay < preempt_ns)
-		delay = preempt_ns;
-	if (now + delay + preempt_ns < ct->due)
-		start_check(ct, now, delay);
-}
-
-struct shj_cpu_run cpu_run[SHJ_MAX_CPUS];
-
-/* Written by the check timer: queue lengths (levels, then idle, bg) and
- * the lateness histogram. shinjukud reads them through the mmapped .bss. */
+/* Queue lengths (levels, then idle, background) for shjctl, refreshed with
+ * the starvation check. shinjukud reads them through the mmapped .bss. */
 u32 nr_queued[SHJ_QOS_MAX + 2];
-u64 late_hist[SHJ_HIST_BUCKETS];
 
 /* Filled in by ops.exit; shinjukud polls .kind through the mmapped .bss. */
 struct shj_exit_info exit_info;
@@ -194,17 +178,22 @@ static u32 log2_bucket(u64 v)
 	return b;
 }
 
-static struct shj_cpu_run *cpu_run_of(s32 cpu)
+static struct cpu_ctx *cpu_ctx_of(s32 cpu)
 {
-	return &cpu_run[(u32)cpu & (SHJ_MAX_CPUS - 1)];
+	return &cpu_ctx[(u32)cpu & (SHJ_MAX_CPUS - 1)];
+}
+
+static bool is_fresh(s32 rank)
+{
+	return rank >= RANK_L0 && rank < RANK_TOP && !((rank - RANK_L0) & 1);
 }
 
 /*
- * Where p belongs: its rank (a level, RANK_BG or RANK_IDLE). Registered
- * threads by their state; unregistered SCHED_EXT threads at level 0; in
- * --switch-all mode everything else in the background tier.
+ * Where p belongs: its rank. Registered threads by their state (and rt: a
+ * thread that used its slice since it woke is demoted); see the top comment
+ * for the rest.
  */
-static s32 rank_of(struct task_struct *p, bool *registered)
+static s32 rank_of(struct task_struct *p, struct shj_rt *rt, bool *registered)
 {
 	struct shj_task *t = bpf_task_storage_get(&shj_tasks, p, NULL, 0);
 	u32 level;
@@ -214,49 +203,55 @@ static s32 rank_of(struct task_struct *p, bool *registered)
 	if (!t) {
 		/* the control plane must not wait behind the work it steers */
 		if (p->tgid == daemon_tgid)
-			return (s32)(nr_levels - 1) & (SHJ_QOS_MAX - 1);
-		return switch_all && p->policy != SCHED_EXT_POLICY ? RANK_BG : 0;
+			return RANK_TOP;
+		return switch_all && p->policy != SCHED_EXT_POLICY ? RANK_BG : RANK_UNREG;
 	}
 	if (t->flags & SHJ_TASK_IDLE)
 		return RANK_IDLE;
 	level = t->qos;
 	if (level >= nr_levels)
 		level = nr_levels - 1;
-	return level & (SHJ_QOS_MAX - 1);
+	level &= SHJ_QOS_MAX - 1;
+	if (level >= levels_used)
+		levels_used = level + 1;
+	if (rt && rt->slice_used >= slice_ns)
+		return RANK_L0 + 2 * (s32)level;
+	return RANK_L0 + 2 * (s32)level + 1;
 }
 
-static u64 dsq_of(s32 rank)
+/* The slice a thread of rank gets on a CPU (the kernel ends it at a tick). */
+static u64 slice_of(s32 rank, struct shj_rt *rt)
 {
-	if (rank == RANK_IDLE)
-		return IDLE_DSQ;
-	if (rank == RANK_BG)
-		return BG_DSQ;
-	return (u64)rank;
+	if (!is_fresh(rank))
+		return LONG_SLICE_NS;
+	if (rt && rt->slice_used < slice_ns)
+		return slice_ns - rt->slice_used;
+	return slice_ns;
 }
 
-/* Highest level with a waiting thread, or RANK_BG / RANK_IDLE / RANK_NONE. */
+/* The highest rank with a waiting thread, or RANK_NONE. */
 static s32 top_waiting(void)
 {
-	u32 i;
+	s32 r = RANK_L0 + 2 * (s32)levels_used, i;
 
-	bpf_for(i, 0, nr_levels) {
-		u32 level = nr_levels - 1 - i;
-
-		if (scx_bpf_dsq_nr_queued(level))
-			return (s32)level;
+	if (switch_all && scx_bpf_dsq_nr_queued(RANK_TOP))
+		return RANK_TOP;
+	bpf_for(i, 0, 2 * SHJ_QOS_MAX + RANK_L0) {
+		if (--r < 0)
+			break;
+		if (r == RANK_BG && !switch_all)
+			continue;
+		if (scx_bpf_dsq_nr_queued(r))
+			return r;
 	}
-	if (switch_all && scx_bpf_dsq_nr_queued(BG_DSQ))
-		return RANK_BG;
-	if (scx_bpf_dsq_nr_queued(IDLE_DSQ))
-		return RANK_IDLE;
 	return RANK_NONE;
 }
 
-static void kick_preempt(s32 cpu, struct shj_cpu_run *cr, u32 cause)
+static void kick_preempt(s32 cpu, struct cpu_ctx *cc, u32 cause)
 {
-	if (cr->kicked)
+	if (cc->kicked)
 		return;
-	cr->kicked = 1;
+	cc->kicked = 1;
 	stat_inc(cause);
 	stat_inc(SHJ_STAT_KICK_PREEMPT);
 	scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
@@ -264,12 +259,16 @@ static void kick_preempt(s32 cpu, struct shj_cpu_run *cr, u32 cause)
 
 /*
  * p of rank was just queued: wake an idle CPU it may use or, if none, preempt
- * the CPU that runs the least important of our threads below it.
+ * one that runs a lower rank (the lowest seen), or else a fresh thread of
+ * the same rank that has used its slice. One task, at most one kick; up to
+ * KICK_SCAN CPUs looked at, from a point that rotates per CPU.
  */
 static void kick_for(struct task_struct *p, s32 rank)
 {
-	s32 cpu, victim = -1, vrank = rank;
-	struct shj_cpu_run *cr;
+	struct cpu_ctx *me = cpu_ctx_of(bpf_get_smp_processor_id());
+	s32 cpu, victim = -1, vrank = rank, expired = -1;
+	u64 now;
+	u32 i, n = nr_cpus < KICK_SCAN ? nr_cpus : KICK_SCAN, start;
 
 	cpu = scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
 	if (cpu >= 0) {
@@ -277,20 +276,32 @@ static void kick_for(struct task_struct *p, s32 rank)
 		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
 		return;
 	}
-	if (rank < 0)		/* background work preempts only idle-marked */
-		vrank = rank == RANK_BG ? RANK_BG : RANK_IDLE;
-	bpf_for(cpu, 0, (s32)nr_cpus) {
-		cr = cpu_run_of(cpu);
-		if (cr->rank == RANK_NONE || cr->rank >= vrank || cr->kicked)
+	if (rank == RANK_IDLE)
+		return;		/* nothing ranks lower */
+	now = scx_bpf_now();
+	start = me->rotor++;
+	bpf_for(i, 0, n) {
+		struct cpu_ctx *cc;
+
+		cpu = (s32)((start + i) % nr_cpus);
+		cc = cpu_ctx_of(cpu);
+		if (cc->rank == RANK_NONE || cc->kicked || cc->rank > rank)
 			continue;
 		if (!bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
 			continue;
-		victim = cpu;
-		vrank = cr->rank;
+		if (cc->rank < vrank) {
+			victim = cpu;
+			vrank = cc->rank;
+		} else if (cc->rank == rank && expired < 0 && cc->fresh_until &&
+			   (s64)(now - cc->fresh_until) >= 0) {
+			expired = cpu;
+		}
 	}
 	if (victim >= 0)
-		kick_preempt(victim, cpu_run_of(victim),
+		kick_preempt(victim, cpu_ctx_of(victim),
 			     vrank == RANK_IDLE ? SHJ_STAT_PREEMPT_IDLE : SHJ_STAT_PREEMPT_QOS);
+	else if (expired >= 0)
+		kick_preempt(expired, cpu_ctx_of(expired), SHJ_STAT_PREEMPT_SLICE);
 }
 
 s32 BPF_STRUCT_OPS(shinjuku_select_cpu, struct task_struct *p, s32 prev_cpu,
@@ -304,159 +315,228 @@ s32 BPF_STRUCT_OPS(shinjuku_select_cpu, struct task_struct *p, s32 prev_cpu,
 	if (is_idle) {
 		struct shj_rt *rt = bpf_task_storage_get(&shj_rt, p, NULL, 0);
 
-		if (rt)		/* its wait is measured too */
+		if (rt) {	/* a new request; its wait is measured too */
+			rt->slice_used = 0;
 			rt->enq_at = scx_bpf_now();
+		}
 		stat_inc(SHJ_STAT_DIRECT);
 		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, 0);
 	}
 	return cpu;
 }
 
-static void arm_check(void);
-
 void BPF_STRUCT_OPS(shinjuku_enqueue, struct task_struct *p, u64 enq_flags)
 {
 	struct shj_rt *rt = bpf_task_storage_get(&shj_rt, p, NULL,
 						 BPF_LOCAL_STORAGE_GET_F_CREATE);
-	bool reenq = enq_flags & SCX_ENQ_REENQ;
-	u64 flags = 0, slice = slice_ns;
-	bool registered;
-	s32 rank = rank_of(p, &registered);
+	bool reenq = enq_flags & SCX_ENQ_REENQ, registered = false;
+	u64 slice;
+	s32 rank;
+
+	if (rt) {
+		if (enq_flags & SCX_ENQ_WAKEUP)
+			rt->slice_used = 0;	/* a new request */
+		rt->enq_at = scx_bpf_now();
+	}
 
 	/*
 	 * Per-CPU kernel threads (--switch-all) run on their CPU at once. If
-	 * that fails (an RT task holds the CPU), they come back here as
-	 * re-enqueued and wait at the head of the background queue.
+	 * that fails (a higher class holds the CPU), they come back here as
+	 * re-enqueued and wait at the top, for their CPU.
 	 */
-	if (rank == RANK_BG && (p->flags & PF_KTHREAD_FLAG) &&
-	    p->nr_cpus_allowed == 1 && !reenq) {
-		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, SCX_ENQ_PREEMPT);
-		return;
+	if (switch_all && (p->flags & PF_KTHREAD_FLAG) && p->nr_cpus_allowed == 1) {
+		if (!reenq) {
+			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, SCX_ENQ_PREEMPT);
+			return;
+		}
+		rank = RANK_TOP;
+	} else {
+		rank = rank_of(p, rt, &registered);
 	}
 
-	/* Preempted by a higher class, or could not run at once where it was
-	 * placed: it had been picked already, so it goes first again, with
-	 * the rest of its slice. Otherwise a new slice starts. */
-	if (reenq) {
-		u32 why = p->scx.flags & SCX_TASK_REENQ_REASON_MASK;
-
-		flags = SCX_ENQ_HEAD;
-		if (why == SCX_TASK_REENQ_PREEMPTED)
-			stat_inc(SHJ_STAT_BOOST);
-		if (rt && rt->slice_used < slice_ns)
-			slice = slice_ns - rt->slice_used;
-	} else if (rt) {
-		rt->slice_used = 0;
-	}
-	if (rt)
-		rt->enq_at = scx_bpf_now();
-
+	if (reenq && (p->scx.flags & SCX_TASK_REENQ_REASON_MASK) == SCX_TASK_REENQ_PREEMPTED)
+		stat_inc(SHJ_STAT_BOOST);
 	if (rank == RANK_IDLE)
 		stat_inc(SHJ_STAT_ENQUEUE_IDLE);
 	else if (rank == RANK_BG)
 		stat_inc(SHJ_STAT_ENQUEUE_BG);
 	else if (registered)
 		stat_inc(SHJ_STAT_ENQUEUE);
-	else
+	else if (rank == RANK_UNREG)
 		stat_inc(SHJ_STAT_ENQUEUE_UNREG);
+	if (!reenq && rank >= RANK_L0 && rank < RANK_TOP && !is_fresh(rank))
+		stat_inc(SHJ_STAT_DEMOTE);
 
-	scx_bpf_dsq_insert(p, dsq_of(rank), slice, flags);
+	/* Preempted by a higher class, or could not run at once where it was
+	 * placed: it had been picked already, so it goes first again, with
+	 * what was left of its slice (a thread that a higher class interrupts
+	 * again and again must not get a fresh slice at the head each time). */
+	slice = slice_of(rank, rt);
+	if (reenq && p->scx.slice && p->scx.slice < slice)
+		slice = p->scx.slice;
+	scx_bpf_dsq_insert(p, (u64)rank, slice, reenq ? SCX_ENQ_HEAD : 0);
 	kick_for(p, rank);
-	if (rank > RANK_IDLE)
-		arm_check();
 }
 
-static u64 starve_ran_at[64];	/* per DSQ id: its last starvation run */
+static u64 starve_ran_at[NR_RANKS];	/* per rank: its last starvation run */
 
-/*
- * If the head of dsq has waited starve_ns, run it now -- for a sliver
- * (preempt_ns): the watchdog only needs it to run, and the check preempts
- * it as soon as it sees it (rank below waiting work). The runs from one DSQ
- * are spread out, starve_ns / (its length) apart, not run back to back: a
- * dozen idle spinners that all waited starve_ns would otherwise take the
- * CPUs in one burst while work waits.
- */
-static bool move_starving(u64 dsq, u64 now)
+/* Has the head of rank's queue waited starve_ns? */
+static bool head_starves(s32 rank, u64 now)
 {
-	struct task_struct *p = scx_bpf_dsq_peek(dsq);
-	u64 *ran_at = &starve_ran_at[dsq & 63];
+	struct task_struct *p = scx_bpf_dsq_peek((u64)rank);
 	struct shj_rt *rt;
-	u32 n;
 
 	if (!p)
 		return false;
 	rt = bpf_task_storage_get(&shj_rt, p, NULL, 0);
-	if (!rt || !rt->enq_at || now - rt->enq_at < starve_ns)
+	return rt && rt->enq_at && now - rt->enq_at >= starve_ns;
+}
+static u64 next_starve_check;		/* dispatch looks again from then */
+static u32 starve_scan;			/* the level rank checked next */
+
+/*
+ * If the head of rank's queue has waited starve_ns, run it now. The runs
+ * from one queue are spread out, starve_ns / (its length) apart.
+ */
+static bool move_starving(s32 rank, u64 now)
+{
+	u64 *ran_at = &starve_ran_at[(u32)rank % NR_RANKS];
+	struct task_struct *p;
+	u32 n;
+
+	if (!head_starves(rank, now))
 		return false;
-	n = scx_bpf_dsq_nr_queued(dsq);
+	n = scx_bpf_dsq_nr_queued((u64)rank);
 	if (n > 1 && now - *ran_at < starve_ns / n)
 		return false;
-	scx_bpf_task_set_slice(p, preempt_ns);
-	if (!scx_bpf_dsq_move_to_local(dsq))
+	/* it only needs to run: a slice, or less if work preempts it */
+	p = scx_bpf_dsq_peek((u64)rank);
+	if (p)
+		scx_bpf_task_set_slice(p, slice_ns);
+	if (!scx_bpf_dsq_move_to_local((u64)rank))
 		return false;
 	*ran_at = now;
 	stat_inc(SHJ_STAT_STARVE_RUN);
-	check_soon(now, preempt_ns);
 	return true;
 }
 
-static u32 starve_scan;	/* the level whose head dispatch checks next */
+/* Every starve_ns / 8: refresh the queue lengths for shjctl and run a head
+ * that starves (idle-marked, background, unregistered, or one level's ranks
+ * in turn). Right after a starving head was found, look again at once. */
+static bool housekeeping(u64 now)
+{
+	u32 i, lv;
+	bool moved;
+
+	if ((s64)(now - next_starve_check) < 0)
+		return false;
+	next_starve_check = now + starve_ns / 8;
+
+	bpf_for(i, 0, nr_levels)
+		nr_queued[i & (SHJ_QOS_MAX - 1)] =
+			scx_bpf_dsq_nr_queued(RANK_L0 + 2 * i) +
+			scx_bpf_dsq_nr_queued(RANK_L0 + 2 * i + 1);
+	nr_queued[SHJ_QOS_MAX] = scx_bpf_dsq_nr_queued(RANK_IDLE);
+	nr_queued[SHJ_QOS_MAX + 1] = switch_all ? scx_bpf_dsq_nr_queued(RANK_BG) : 0;
+
+	lv = levels_used ? starve_scan++ % levels_used : 0;
+	moved = move_starving(RANK_IDLE, now) ||
+		(switch_all && move_starving(RANK_BG, now)) ||
+		move_starving(RANK_UNREG, now) ||
+		move_starving(RANK_L0 + 2 * (s32)lv, now) ||
+		move_starving(RANK_L0 + 2 * (s32)lv + 1, now);
+	if (moved)
+		next_starve_check = now;
+	return moved;
+}
+
+static void nudge(struct task_struct *p, bool new_request);
 
 void BPF_STRUCT_OPS(shinjuku_dispatch, s32 cpu, struct task_struct *prev)
 {
-	s32 prev_rank = RANK_NONE;
+	struct cpu_ctx *cc = cpu_ctx_of(cpu);
+	struct shj_rt *rt = NULL;
+	s32 prev_rank = RANK_NONE, r;
 	u64 now = scx_bpf_now();
 	u32 i;
 
-	/* nothing may wait starve_ns: idle-marked and background heads are
-	 * checked each time, one QoS level in turn (strict priority would
-	 * otherwise let a spinning high level starve a low one forever) */
-	if (move_starving(IDLE_DSQ, now) ||
-	    (switch_all && move_starving(BG_DSQ, now)) ||
-	    move_starving(starve_scan++ % nr_levels, now))
+	cc->kicked = 0;		/* this CPU answers whatever kicked it */
+
+	/* marks that came while their thread's enqueue was in flight */
+	if (nudge_retry_n) {
+		s32 tid;
+
+		bpf_for(i, 0, 4) {
+			struct task_struct *q;
+
+			if (bpf_map_pop_elem(&nudge_retry, &tid))
+				break;
+			__sync_fetch_and_sub(&nudge_retry_n, 1);
+			q = bpf_task_from_pid(tid);
+			if (q) {
+				nudge(q, false);
+				bpf_task_release(q);
+			}
+		}
+	}
+
+	if (housekeeping(now))
 		return;
 
-	/* prev used its slice but is still runnable: it goes on unless
-	 * something of its level or above waits (round robin within a level). */
-	if (prev && (prev->scx.flags & SCX_TASK_QUEUED))
-		prev_rank = rank_of(prev, NULL);
+	/* prev is still runnable (its slice ended, or it was kicked): it goes
+	 * on unless something of its rank or above waits. */
+	if (prev && (prev->scx.flags & SCX_TASK_QUEUED)) {
+		rt = bpf_task_storage_get(&shj_rt, prev, NULL, 0);
+		if (rt && rt->last_ran) {	/* no ops.stopping if it stays */
+			rt->slice_used += now - rt->last_ran;
+			rt->runtime_ns += now - rt->last_ran;
+			rt->last_ran = now;
+		}
+		prev_rank = rank_of(prev, rt, NULL);
+	}
 
-	bpf_for(i, 0, nr_levels) {
-		s32 level = (s32)(nr_levels - 1 - i);
-
-		if (level < prev_rank)
+	if (switch_all) {
+		if (prev_rank > RANK_TOP)
 			goto keep_prev;
-		if (scx_bpf_dsq_move_to_local(level)) {
-			stat_inc(SHJ_STAT_DISPATCH);
+		if (scx_bpf_dsq_move_to_local(RANK_TOP))
+			return;
+	}
+	r = RANK_L0 + 2 * (s32)levels_used;
+	bpf_for(i, 0, NR_RANKS) {
+		if (--r < 0)
+			break;
+		if (r < prev_rank)
+			goto keep_prev;
+		if (r == RANK_BG && !switch_all)
+			continue;
+		if (scx_bpf_dsq_move_to_local((u64)r)) {
+			if (r >= RANK_L0)
+				stat_inc(SHJ_STAT_DISPATCH);
+			if (r == prev_rank)	/* round robin at the slice's end */
+				stat_inc(SHJ_STAT_PREEMPT_SLICE);
 			return;
 		}
 	}
-	if (prev_rank > RANK_BG)
-		goto keep_prev;
-	if (switch_all && scx_bpf_dsq_move_to_local(BG_DSQ))
-		return;
-	if (prev_rank > RANK_IDLE)
-		goto keep_prev;
-	if (scx_bpf_dsq_move_to_local(IDLE_DSQ))
-		return;
 	if (prev_rank == RANK_NONE)
 		return;
 keep_prev:
 	stat_inc(SHJ_STAT_KEEP);
-	scx_bpf_task_set_slice(prev, slice_ns);
+	scx_bpf_task_set_slice(prev, slice_of(prev_rank, rt));
+	cc->rank = prev_rank;
+	cc->fresh_until = is_fresh(prev_rank) ? now + slice_of(prev_rank, rt) : 0;
 }
 
 void BPF_STRUCT_OPS(shinjuku_running, struct task_struct *p)
 {
 	struct shj_rt *rt = bpf_task_storage_get(&shj_rt, p, NULL, 0);
-	struct shj_cpu_run *cr = cpu_run_of(scx_bpf_task_cpu(p));
+	struct cpu_ctx *cc = cpu_ctx_of(scx_bpf_task_cpu(p));
 	u64 now = scx_bpf_now();
 	bool registered;
-	s32 rank = rank_of(p, &registered);
+	s32 rank = rank_of(p, rt, &registered);
 
 	if (rt) {
-		if (rt->enq_at && rank >= 0) {
-			u32 idx = (u32)rank * SHJ_HIST_BUCKETS +
+		if (rt->enq_at && rank >= RANK_L0 && rank < RANK_TOP) {
+			u32 idx = (u32)((rank - RANK_L0) / 2) * SHJ_HIST_BUCKETS +
 				  log2_bucket(now - rt->enq_at);
 			u64 *cnt = bpf_map_lookup_elem(&shj_wait_hist, &idx);
 
@@ -466,13 +546,9 @@ void BPF_STRUCT_OPS(shinjuku_running, struct task_struct *p)
 		rt->enq_at = 0;
 		rt->last_ran = now;
 	}
-	/* the slice started before a boost, if there was one; then it runs
-	 * out sooner than the check expects */
-	cr->started_at = now - (rt ? rt->slice_used : 0);
-	if (rt && rt->slice_used && rt->slice_used < slice_ns)
-		check_soon(now, slice_ns - rt->slice_used);
-	cr->rank = rank;
-	cr->kicked = 0;
+	cc->rank = rank;
+	cc->kicked = 0;
+	cc->fresh_until = is_fresh(rank) ? now + slice_of(rank, rt) : 0;
 
 	if (rank == RANK_IDLE)
 		stat_inc(SHJ_STAT_IDLE_RUN);
@@ -485,111 +561,17 @@ void BPF_STRUCT_OPS(shinjuku_running, struct task_struct *p)
 void BPF_STRUCT_OPS(shinjuku_stopping, struct task_struct *p, bool runnable)
 {
 	struct shj_rt *rt = bpf_task_storage_get(&shj_rt, p, NULL, 0);
+	struct cpu_ctx *cc = cpu_ctx_of(scx_bpf_task_cpu(p));
 
 	if (rt && rt->last_ran) {
 		u64 ran = scx_bpf_now() - rt->last_ran;
 
 		rt->runtime_ns += ran;
 		rt->slice_used += ran;
+		rt->last_ran = 0;
 	}
-	cpu_run_of(scx_bpf_task_cpu(p))->rank = RANK_NONE;
-}
-
-/*
- * The preemption check, while work waits, on the CPU it was (re)started on.
- * For each CPU running one of ours, apply the seed's rule (see the top
- * comment); then sleep until the first running slice of the waiting level
- * runs out (at least preempt_ns, at most a slice). When nothing but
- * idle-marked threads waits, no preemption can be due: the timer parks
- * itself, and the next enqueue of real work starts it again (arm_check) --
- * no timer cost on an idle or lightly loaded machine.
- */
-static int check_timerfn(void *map, int *key, struct check_timer *ct)
-{
-	u64 now = scx_bpf_now(), seq = __sync_fetch_and_add(&enq_seq, 0);
-	u64 next = now + slice_ns, delay;
-	s32 top = top_waiting(), cpu;
-	struct task_struct *head = NULL;
-	u32 i;
-
-	stat_inc(SHJ_STAT_CHECKS);
-	/* the first waiting task: idle CPUs are woken only if it may use them */
-	if (top > RANK_IDLE)
-		head = scx_bpf_dsq_peek(dsq_of(top));
-	if (ct->due && now > ct->due) {
-		stat_add(SHJ_STAT_CHECK_LATE_NS, now - ct->due);
-		late_hist[log2_bucket(now - ct->due) & (SHJ_HIST_BUCKETS - 1)]++;
-	}
-
-	/* queue lengths, for shjctl: now and then is enough */
-	if (!(ct->n++ & 15) || top <= RANK_IDLE) {
-		bpf_for(i, 0, nr_levels)
-			nr_queued[i & (SHJ_QOS_MAX - 1)] = scx_bpf_dsq_nr_queued(i);
-		nr_queued[SHJ_QOS_MAX] = scx_bpf_dsq_nr_queued(IDLE_DSQ);
-		nr_queued[SHJ_QOS_MAX + 1] = switch_all ? scx_bpf_dsq_nr_queued(BG_DSQ) : 0;
-	}
-
-	bpf_for(cpu, 0, (s32)nr_cpus) {
-		struct shj_cpu_run *cr = cpu_run_of(cpu);
-
-		if (cr->rank == RANK_NONE) {
-			/* work waits and this CPU may be idle: wake it
-			 * (SCX_KICK_IDLE does nothing to a busy CPU) */
-			if (head && bpf_cpumask_test_cpu(cpu, head->cpus_ptr)) {
-				stat_inc(SHJ_STAT_KICK_IDLE);
-				scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
-			}
-			continue;
-		}
-		if (cr->rank == RANK_IDLE) {
-			if (top > RANK_IDLE)
-				kick_preempt(cpu, cr, SHJ_STAT_PREEMPT_IDLE);
-		} else if (top > cr->rank) {
-			kick_preempt(cpu, cr, SHJ_STAT_PREEMPT_QOS);
-		} else if (top == cr->rank && !cr->kicked) {
-			u64 expiry = cr->started_at + slice_ns;
-
-			if ((s64)(now - expiry) >= 0)
-				kick_preempt(cpu, cr, SHJ_STAT_PREEMPT_SLICE);
-			else if (expiry < next)
-				next = expiry;
-		}
-	}
-
-	/*
-	 * Park when no real work waits. A task queued by ops.enqueue becomes
-	 * visible in its DSQ only after ops.enqueue returns, so "nothing
-	 * waits" can be stale: an enqueue that saw us armed (and so did not
-	 * start us) bumped enq_seq first, and then we run once more.
-	 */
-	if (top <= RANK_IDLE) {
-		__sync_lock_test_and_set(&check_armed, 0);
-		if ((top_waiting() <= RANK_IDLE &&
-		     __sync_fetch_and_add(&enq_seq, 0) == seq) ||
-		    __sync_val_compare_and_swap(&check_armed, 0, 1) != 0)
-			return 0;
-	}
-	/* next when the first slice of the waiting level runs out, but not
-	 * sooner than preempt_ns: fewer wake-ups than polling, on time */
-	delay = next - now > preempt_ns ? next - now : preempt_ns;
-	start_check(ct, now, delay);
-	return 0;
-}
-
-/* Real work was queued: make sure the check runs (on this CPU if it has to
- * be started). */
-static void arm_check(void)
-{
-	struct check_timer *ct;
-
-	__sync_fetch_and_add(&enq_seq, 1);
-	if (check_armed || __sync_val_compare_and_swap(&check_armed, 0, 1) != 0)
-		return;
-	ct = the_check();
-	/* from here (IRQs off) the start is deferred through an irq_work and
-	 * can fail (no memory): then the next enqueue tries again */
-	if (!ct || start_check(ct, scx_bpf_now(), preempt_ns) < 0)
-		__sync_lock_test_and_set(&check_armed, 0);
+	cc->rank = RANK_NONE;
+	cc->fresh_until = 0;
 }
 
 /*
@@ -609,47 +591,68 @@ void BPF_STRUCT_OPS(shinjuku_update_idle, s32 cpu, bool idle)
 	top = top_waiting();
 	if (top == RANK_NONE)
 		return;
-	head = scx_bpf_dsq_peek(dsq_of(top));
+	head = scx_bpf_dsq_peek((u64)top);
 	if (head && bpf_cpumask_test_cpu(cpu, head->cpus_ptr)) {
 		stat_inc(SHJ_STAT_KICK_IDLE);
 		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
 	}
 }
 
-/* p's state changed: move it to the queue it now belongs in, and preempt
- * where the change makes it due at once. */
-static void nudge(struct task_struct *p)
+/*
+ * p's state changed: move it to the queue of its new rank (O(1): a DSQ
+ * iterator only names the source queue), and preempt where the change makes
+ * it due at once. If p is being enqueued right now it is in no queue yet:
+ * then dispatch moves it, soon (nudge_retry). A new request starts a fresh
+ * slice.
+ */
+static void nudge(struct task_struct *p, bool new_request)
 {
-	struct task_struct *q;
-	s32 rank = rank_of(p, NULL), tid = p->pid;
-	u64 from, to = dsq_of(rank);
+	struct shj_rt *rt = bpf_task_storage_get(&shj_rt, p, NULL, 0);
+	struct bpf_iter_scx_dsq it;
+	struct scx_dispatch_q *dsq;
+	s32 rank, tid = p->pid;
+	u64 from;
+
+	if (rt && new_request) {
+		if (rt->last_ran) {	/* running: account what it ran */
+			u64 now = scx_bpf_now();
+
+			rt->runtime_ns += now - rt->last_ran;
+			rt->last_ran = now;
+		}
+		rt->slice_used = 0;
+	}
+	rank = rank_of(p, rt, NULL);
 
 	if (scx_bpf_task_running(p)) {
 		s32 cpu = scx_bpf_task_cpu(p);
-		struct shj_cpu_run *cr = cpu_run_of(cpu);
+		struct cpu_ctx *cc = cpu_ctx_of(cpu);
 
-		cr->rank = rank;
+		cc->rank = rank;
+		cc->fresh_until = is_fresh(rank) ? scx_bpf_now() + slice_of(rank, rt) : 0;
 		if (rank == RANK_IDLE && top_waiting() > RANK_IDLE)
-			kick_preempt(cpu, cr, SHJ_STAT_PREEMPT_IDLE);
+			kick_preempt(cpu, cc, SHJ_STAT_PREEMPT_IDLE);
 		return;
 	}
 	if (!(p->scx.flags & SCX_TASK_QUEUED))
 		return;		/* blocked: its next wake-up queues it right */
-	/* Waiting in the queue of its old state? Move it. */
-	from = BPF_CORE_READ(p, scx.dsq, id);
-	if (from != to && from <= BG_DSQ) {
-		bpf_for_each(scx_dsq, q, from, 0) {
-			if (q->pid != tid)
-				continue;
-			if (scx_bpf_dsq_move(BPF_FOR_EACH_ITER, q, to, 0))
-				stat_inc(SHJ_STAT_NUDGE_MOVE);
-			break;
-		}
+	dsq = BPF_CORE_READ(p, scx.dsq);
+	if (!dsq) {
+		if (!bpf_map_push_elem(&nudge_retry, &tid, 0))
+			__sync_fetch_and_add(&nudge_retry_n, 1);
+		if (rank > RANK_IDLE)
+			kick_for(p, rank);
+		return;
 	}
-	if (rank >= 0) {
+	from = BPF_CORE_READ(dsq, id);
+	if (from == (u64)rank || from >= NR_RANKS)
+		return;		/* where it belongs, or on a CPU's own queue */
+	if (bpf_iter_scx_dsq_new(&it, from, 0) == 0 &&
+	    scx_bpf_dsq_move(&it, p, (u64)rank, 0))
+		stat_inc(SHJ_STAT_NUDGE_MOVE);
+	bpf_iter_scx_dsq_destroy(&it);
+	if (rank > RANK_IDLE)
 		kick_for(p, rank);
-		arm_check();
-	}
 }
 
 /*
@@ -671,11 +674,15 @@ __attribute__((noinline)) int shj_apply_one(s32 tid, u32 qos, u32 flags)
 		bpf_task_release(p);
 		return -2;	/* -ENOENT */
 	}
+	/* idle -> runnable: the thread got a new request (a spinning worker
+	 * never wakes up for it) */
+	bool new_request = (t->flags & SHJ_TASK_IDLE) && !(flags & SHJ_TASK_IDLE);
+
 	t->qos = qos;
 	t->flags = flags;
 	if (bpf_ksym_exists(scx_bpf_task_running)) {
-		bpf_rcu_read_lock();	/* the DSQ walk may not sleep */
-		nudge(p);
+		bpf_rcu_read_lock();	/* the DSQ iterator may not sleep */
+		nudge(p, new_request);
 		bpf_rcu_read_unlock();
 	}
 	bpf_task_release(p);
@@ -703,43 +710,20 @@ int shinjuku_apply(struct shj_apply_args *args)
 	return 0;
 }
 
-/* Started by shinjukud from the CPU the check should run on. */
-SEC("syscall")
-int shinjuku_start_timer(void *ctx)
-{
-	struct check_timer *ct = the_check();
-
-	if (!ct)
-		return -2;
-	check_armed = 1;
-	return (int)start_check(ct, scx_bpf_now(), preempt_ns);
-}
-
 s32 BPF_STRUCT_OPS_SLEEPABLE(shinjuku_init)
 {
-	struct check_timer *ct;
-	u32 key = 0, i;
+	u32 i;
 	s32 err;
 
-	bpf_for(i, 0, nr_levels) {
+	bpf_for(i, 0, NR_RANKS) {
+		if (i >= RANK_L0 + 2 * nr_levels && i != RANK_TOP)
+			continue;
 		err = scx_bpf_create_dsq(i, -1);
 		if (err)
 			return err;
 	}
-	err = scx_bpf_create_dsq(IDLE_DSQ, -1);
-	if (!err)
-		err = scx_bpf_create_dsq(BG_DSQ, -1);
-	if (err)
-		return err;
-
 	bpf_for(i, 0, SHJ_MAX_CPUS)
-		cpu_run[i].rank = RANK_NONE;
-
-	ct = bpf_map_lookup_elem(&check_timer, &key);
-	if (!ct)
-		return -2;
-	bpf_timer_init(&ct->timer, &check_timer, 1 /* CLOCK_MONOTONIC */);
-	bpf_timer_set_callback(&ct->timer, check_timerfn);
+		cpu_ctx[i].rank = RANK_NONE;
 	return 0;
 }
 

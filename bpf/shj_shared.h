@@ -18,15 +18,11 @@
 #define SHJ_QOS_MAX		32
 #define SHJ_QOS_LEVELS_DEFAULT	8
 
-/* Time slice a thread gets each time it is dispatched. */
+/* A request's slice: CPU time a thread may use after it woke up before it
+ * counts as a long request (demoted below the fresh ones of its level). */
 #define SHJ_SLICE_NS_DEFAULT	500000ULL	/* 500 us */
 #define SHJ_SLICE_NS_MIN	1000ULL		/* 1 us */
 #define SHJ_SLICE_NS_MAX	1000000000ULL	/* 1 s */
-
-/* Interval of the preemption check (a pinned BPF timer). */
-#define SHJ_PREEMPT_NS_DEFAULT	20000ULL	/* 20 us */
-#define SHJ_PREEMPT_NS_MIN	1000ULL
-#define SHJ_PREEMPT_NS_MAX	100000000ULL	/* 100 ms */
 
 /* Idle-marked and background tasks that waited this long run next, whatever
  * else waits: nothing runnable may starve into sched_ext's watchdog. */
@@ -56,18 +52,6 @@ struct shj_rt {
 	__u64 last_ran;		/* when it last started running */
 	__u64 runtime_ns;	/* total time on a CPU under this scheduler */
 	__u64 slice_used;	/* of its current slice, across prio boosts */
-};
-
-/* What each CPU runs, as far as the scheduler knows (.bss cpu_run[]): the
- * rank is the running thread's level or one of these. */
-#define SHJ_RANK_NONE	-3	/* nothing of ours runs */
-#define SHJ_RANK_IDLE	-2	/* an idle-marked thread */
-#define SHJ_RANK_BG	-1	/* a background task (--switch-all) */
-
-struct shj_cpu_run {
-	__u64 started_at;
-	__s32 rank;
-	__u32 kicked;		/* a preemption was sent for this run */
 };
 
 /*
@@ -108,8 +92,7 @@ enum shj_stat {
 	SHJ_STAT_PREEMPT_SLICE,	/* preempted: slice used up, its level waited */
 	SHJ_STAT_KICK_IDLE,	/* idle CPUs woken for waiting work */
 	SHJ_STAT_KICK_PREEMPT,	/* SCX_KICK_PREEMPT sent (all causes) */
-	SHJ_STAT_CHECKS,	/* preemption checks (timer callbacks) */
-	SHJ_STAT_CHECK_LATE_NS,	/* sum of their lateness */
+	SHJ_STAT_DEMOTE,	/* enqueue of a thread that used its slice (behind its level's fresh ones) */
 	SHJ_STAT_IDLE_RUN,	/* an idle-marked thread got a CPU (background) */
 	SHJ_STAT_BG_RUN,	/* a background task got a CPU (--switch-all) */
 	SHJ_STAT_STARVE_RUN,	/* ... because it had waited starve_ns */
@@ -132,8 +115,7 @@ enum shj_stat {
 	"preempt_slice",		\
 	"kick_idle",			\
 	"kick_preempt",			\
-	"checks",			\
-	"check_late_ns",		\
+	"enqueue_demoted",			\
 	"idle_runs",			\
 	"background_runs",		\
 	"starvation_runs",		\
@@ -143,7 +125,7 @@ enum shj_stat {
 }
 
 /* Queue-wait histogram: map shj_wait_hist, per CPU, indexed
- * level * SHJ_HIST_BUCKETS + bucket. Check lateness: .bss late_hist[bucket].
+ * level * SHJ_HIST_BUCKETS + bucket.
  * Bucket b counts values v with 2^b <= v < 2^(b+1) ns (b = 0 also holds 0);
  * the last bucket holds everything larger. */
 

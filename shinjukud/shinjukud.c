@@ -53,12 +53,11 @@ enum {
 #define SCX_OPS_SWITCH_PARTIAL	(1ULL << 3)	/* kernel ABI: enum scx_ops_flags */
 
 static struct {
-	u64 slice_us, preempt_us, qos_levels, max_threads, watchdog_ms;
+	u64 slice_us, qos_levels, max_threads, watchdog_ms;
 	unsigned int stats_secs;
 	int switch_all, prog_stats, dry_run, busy_poll, verbose;
 } opt = {
 	.slice_us = SHJ_SLICE_NS_DEFAULT / 1000,
-	.preempt_us = SHJ_PREEMPT_NS_DEFAULT / 1000,
 	.qos_levels = SHJ_QOS_LEVELS_DEFAULT,
 	.max_threads = MAX_THREADS,
 };
@@ -70,10 +69,9 @@ static void usage(FILE *f)
 "Load the shinjuku sched_ext scheduler and serve libshinjuku clients.\n"
 "Runs in the foreground until SIGINT or SIGTERM; logs on stderr.\n"
 "\n"
-"  -s, --slice-us US   time slice of a thread, in microseconds (default %llu,\n"
-"                      %llu..%llu)\n"
-"  -p, --preempt-us US shortest interval between preemption checks, in\n"
-"                      microseconds (default %llu, %llu..%llu)\n"
+"  -s, --slice-us US   CPU time a request may use before it counts as long\n"
+"                      and waits behind fresh ones, in microseconds\n"
+"                      (default %llu, %llu..%llu)\n"
 "  -q, --qos-levels N  number of QoS levels, 1..%d (default %d)\n"
 "      --max-threads N most threads registered at once, 1..%d (default %d)\n"
 "      --switch-all    schedule every task, not only SCHED_EXT ones: tasks\n"
@@ -98,8 +96,7 @@ static void usage(FILE *f)
 "sched_ext, another scheduler is attached or privileges are missing;\n"
 "3 the kernel ejected the scheduler (its reason is printed); 4 other error.\n",
 		SHJ_SLICE_NS_DEFAULT / 1000, SHJ_SLICE_NS_MIN / 1000,
-		SHJ_SLICE_NS_MAX / 1000, SHJ_PREEMPT_NS_DEFAULT / 1000,
-		SHJ_PREEMPT_NS_MIN / 1000, SHJ_PREEMPT_NS_MAX / 1000,
+		SHJ_SLICE_NS_MAX / 1000,
 		SHJ_QOS_MAX, SHJ_QOS_LEVELS_DEFAULT, MAX_THREADS_MAX, MAX_THREADS,
 		WATCHDOG_MS_MAX, WATCHDOG_MS_MAX);
 }
@@ -136,7 +133,6 @@ static int parse_args(int argc, char **argv)
 	       OPT_PROG_STATS, OPT_DRY_RUN, OPT_BUSY_POLL };
 	static const struct option longopts[] = {
 		{ "slice-us", required_argument, NULL, 's' },
-		{ "preempt-us", required_argument, NULL, 'p' },
 		{ "qos-levels", required_argument, NULL, 'q' },
 		{ "max-threads", required_argument, NULL, OPT_MAX_THREADS },
 		{ "switch-all", no_argument, NULL, OPT_SWITCH_ALL },
@@ -154,8 +150,6 @@ static int parse_args(int argc, char **argv)
 	const struct { int opt; const char *name, *unit; u64 *val, min, max; } nums[] = {
 		{ 's', "slice-us", "microseconds", &opt.slice_us,
 		  SHJ_SLICE_NS_MIN / 1000, SHJ_SLICE_NS_MAX / 1000 },
-		{ 'p', "preempt-us", "microseconds", &opt.preempt_us,
-		  SHJ_PREEMPT_NS_MIN / 1000, SHJ_PREEMPT_NS_MAX / 1000 },
 		{ 'q', "qos-levels", "levels", &opt.qos_levels, 1, SHJ_QOS_MAX },
 		{ OPT_MAX_THREADS, "max-threads", "threads", &opt.max_threads,
 		  1, MAX_THREADS_MAX },
@@ -166,7 +160,7 @@ static int parse_args(int argc, char **argv)
 	size_t i;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "s:p:q:vVh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:q:vVh", longopts, NULL)) != -1) {
 		for (i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
 			if (nums[i].opt != c)
 				continue;
@@ -219,6 +213,13 @@ static int parse_args(int argc, char **argv)
 	if (optind < argc) {
 		logmsg("unexpected argument '%s'", argv[optind]);
 		usage(stderr);
+		return EXIT_USAGE;
+	}
+	/* the starvation guard runs a waiting thread within a few slices of
+	 * a quarter of the watchdog's timeout: the slice must fit in there */
+	if (opt.watchdog_ms && opt.slice_us * 8 > opt.watchdog_ms * 1000) {
+		logmsg("--slice-us %llu does not fit --watchdog-ms %llu: the slice can be at most an eighth of the watchdog's timeout",
+		       (unsigned long long)opt.slice_us, (unsigned long long)opt.watchdog_ms);
 		return EXIT_USAGE;
 	}
 	return -1;
@@ -326,15 +327,11 @@ static unsigned int collect_stats(void *ctx, struct shj_kv *kv, unsigned int max
 	kv_put(kv, &n, max, srv->nthreads, "threads");
 	kv_put(kv, &n, max, opt.qos_levels, "qos_levels");
 	kv_put(kv, &n, max, opt.slice_us * 1000, "slice_ns");
-	kv_put(kv, &n, max, opt.preempt_us * 1000, "preempt_ns");
 	kv_put(kv, &n, max, (u64)opt.switch_all, "switch_all");
 	for (l = 0; l < opt.qos_levels; l++)
 		kv_put(kv, &n, max, skel->bss->nr_queued[l], "queued_q%u", l);
 	kv_put(kv, &n, max, skel->bss->nr_queued[SHJ_QOS_MAX], "queued_idle");
 	kv_put(kv, &n, max, skel->bss->nr_queued[SHJ_QOS_MAX + 1], "queued_background");
-	for (b = 0; b < SHJ_HIST_BUCKETS; b++)
-		if (skel->bss->late_hist[b])
-			kv_put(kv, &n, max, skel->bss->late_hist[b], "check_late_log2ns_b%u", b);
 	sum_percpu(bpf_map__fd(skel->maps.shj_wait_hist), wait,
 		   SHJ_QOS_MAX * SHJ_HIST_BUCKETS);
 	for (l = 0; l < opt.qos_levels; l++)
@@ -430,32 +427,6 @@ static void verifier_stats_print(struct shinjuku_bpf *skel)
 		}
 		free(buf);
 	}
-}
-
-/*
- * Start the preemption check's timer. It stays on the CPU it is started
- * from (BPF_F_TIMER_CPU_PIN), and a syscall program runs on the caller's
- * CPU: so run it from TIMER_CPU, then restore our own affinity.
- */
-#define TIMER_CPU 0
-static int start_timer(struct shinjuku_bpf *skel)
-{
-	LIBBPF_OPTS(bpf_test_run_opts, opts);
-	cpu_set_t saved, one;
-	int err = 0;
-
-	if (sched_getaffinity(0, sizeof(saved), &saved))
-		return -errno;
-	CPU_ZERO(&one);
-	CPU_SET(TIMER_CPU, &one);
-	if (sched_setaffinity(0, sizeof(one), &one))
-		return -errno;
-	if (bpf_prog_test_run_opts(bpf_program__fd(skel->progs.shinjuku_start_timer), &opts))
-		err = -errno;
-	else if ((int)opts.retval < 0)
-		err = (int)opts.retval;
-	sched_setaffinity(0, sizeof(saved), &saved);
-	return err;
 }
 
 /*
@@ -584,7 +555,6 @@ int main(int argc, char **argv)
 		return EXIT_RUNTIME;
 	}
 	skel->rodata->slice_ns = opt.slice_us * 1000;
-	skel->rodata->preempt_ns = opt.preempt_us * 1000;
 	skel->rodata->nr_levels = (u32)opt.qos_levels;
 	skel->rodata->switch_all = opt.switch_all;
 	skel->rodata->daemon_tgid = getpid();
@@ -636,12 +606,6 @@ int main(int argc, char **argv)
 	}
 	if (opt.prog_stats && bpf_enable_stats(BPF_STATS_RUN_TIME) < 0)
 		logmsg("--prog-stats: cannot enable BPF run-time stats: %s", strerror(errno));
-	err = start_timer(skel);
-	if (err) {
-		logmsg("cannot start the preemption check: %s", strerror(-err));
-		ret = EXIT_RUNTIME;
-		goto out;
-	}
 serve:
 	sched.tasks_fd = bpf_map__fd(skel->maps.shj_tasks);
 	sched.rt_fd = bpf_map__fd(skel->maps.shj_rt);
@@ -659,12 +623,11 @@ serve:
 		ret = err == -ENOENT || err == -ENOSYS ? EXIT_ENV : EXIT_RUNTIME;
 		goto out;
 	}
-	logmsg("%s (%s mode, %llu levels, slice %llu us, check every %llu us); serving on mqueue %s",
+	logmsg("%s (%s mode, %llu levels, slice %llu us); serving on mqueue %s",
 	       opt.dry_run ? "dry run: maps only, no scheduler attached" : "scheduler attached",
 	       opt.switch_all ? "switch-all" : "partial",
 	       (unsigned long long)opt.qos_levels,
-	       (unsigned long long)opt.slice_us,
-	       (unsigned long long)opt.preempt_us, SHJ_REQUEST_QUEUE);
+	       (unsigned long long)opt.slice_us, SHJ_REQUEST_QUEUE);
 
 	ret = serve(&d, sigfd);
 

@@ -142,11 +142,11 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "list"))
 		return 0;
 	if (!strcmp(cmd, "status")) {
-		printf("shinjukud: running, %s mode, %llu QoS levels, slice %llu us, check every %llu us\n"
+		printf("shinjukud: running, %s mode, %llu QoS levels, slice %llu us\n"
 		       "load: %llu threads registered, %llu sessions opened, %llu requests (%llu errors, %llu dropped)\n",
 		       get(n, "switch_all") ? "switch-all" : "partial",
 		       get(n, "qos_levels"), get(n, "slice_ns") / 1000,
-		       get(n, "preempt_ns") / 1000, get(n, "threads"),
+		       get(n, "threads"),
 		       get(n, "sessions"), get(n, "requests"), get(n, "errors"),
 		       get(n, "dropped"));
 	} else if (json) {

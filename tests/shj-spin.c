@@ -7,14 +7,17 @@
  *   shj-spin [--cpu N] [--window-ms MS] [--windows K] SPEC...
  *   shj-spin --chaos THREADS --secs S
  *
- * SPEC is NAME:KIND[:QOS][@FIRST-LAST], KIND one of
+ * SPEC is NAME:KIND[:QOS][~RUN,SLEEP][@FIRST-LAST][+all], KIND one of
  *   reg    registered with shinjukud at QOS, runnable
  *   idle   registered at QOS, marked idle
  *   ext    SCHED_EXT set by itself, not registered
  *   fair   SCHED_OTHER          rt   SCHED_FIFO priority 1
- * and it spins during windows FIRST..LAST (default: all). Every thread is
- * pinned to CPU N (default 1). Prints per thread: its CPU time in each window
- * (ms), and the longest stretch it ran without a gap of more than 200 us.
+ * and it spins during windows FIRST..LAST (default: all) -- or, with
+ * ~RUN,SLEEP, spins RUN us of CPU time and sleeps SLEEP us, over and over
+ * (a request each time it wakes). Every thread is pinned to CPU N (default
+ * 1), or may use every CPU with +all. Prints per thread: its CPU time in
+ * each window (ms), the longest stretch it ran without a gap of more than
+ * 200 us, and (~) how often it woke up.
  *
  * --chaos: THREADS registered threads on all CPUs for S seconds, each
  * randomly spinning, sleeping, marking itself idle or runnable, changing
@@ -42,7 +45,9 @@ enum kind { K_REG, K_IDLE, K_EXT, K_FAIR, K_RT };
 struct spinner {
 	char name[32];
 	enum kind kind;
-	int qos, first, last;
+	int qos, first, last, all_cpus;
+	long run_us, sleep_us;		/* duty cycle, if run_us > 0 */
+	unsigned long wakeups;
 	pthread_t th;
 	clockid_t clock;
 	double cpu_ms[MAX_WINDOWS + 1];
@@ -73,7 +78,7 @@ static int setup(struct spinner *s)
 
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
-	if (sched_setaffinity(0, sizeof(set), &set))
+	if (!s->all_cpus && sched_setaffinity(0, sizeof(set), &set))
 		return -errno;
 	switch (s->kind) {
 	case K_REG:
@@ -97,6 +102,29 @@ static int setup(struct spinner *s)
 	return err;
 }
 
+static double thread_cpu_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+/* ~RUN,SLEEP: RUN us of CPU, then sleep SLEEP us, during the windows */
+static void duty_cycle(struct spinner *s)
+{
+	struct timespec ts = { s->sleep_us / 1000000, (s->sleep_us % 1000000) * 1000 };
+
+	while (window <= s->last && window < nwindows) {
+		double until = thread_cpu_us() + (double)s->run_us;
+
+		while (thread_cpu_us() < until)
+			;
+		nanosleep(&ts, NULL);
+		s->wakeups++;
+	}
+}
+
 static void *spin(void *arg)
 {
 	struct spinner *s = arg;
@@ -109,6 +137,10 @@ static void *spin(void *arg)
 		return NULL;
 	while (window < s->first)
 		usleep(1000);
+	if (s->run_us > 0) {
+		duty_cycle(s);
+		goto done;
+	}
 	last = run_start = now_us();
 	while (window <= s->last && window < nwindows) {
 		t = now_us();
@@ -121,6 +153,7 @@ static void *spin(void *arg)
 	}
 	if (last - run_start > s->longest_us)
 		s->longest_us = last - run_start;
+done:
 	/* stay alive (blocked) so that main can still read our CPU clock */
 	while (window < nwindows)
 		usleep(1000);
@@ -130,7 +163,8 @@ static void *spin(void *arg)
 static int parse_spec(const char *arg, struct spinner *s)
 {
 	char kind[16] = "";
-	const char *colon = strchr(arg, ':'), *at = strchr(arg, '@');
+	const char *colon = strchr(arg, ':'), *at = strchr(arg, '@'),
+		   *tilde = strchr(arg, '~'), *plus = strchr(arg, '+');
 	size_t n;
 
 	if (!colon || colon == arg || (size_t)(colon - arg) >= sizeof(s->name))
@@ -138,7 +172,7 @@ static int parse_spec(const char *arg, struct spinner *s)
 	memcpy(s->name, arg, (size_t)(colon - arg));
 	s->first = 0;
 	s->last = MAX_WINDOWS;
-	n = strcspn(colon + 1, ":@");
+	n = strcspn(colon + 1, ":@~+");
 	if (n >= sizeof(kind))
 		return -1;
 	memcpy(kind, colon + 1, n);
@@ -152,6 +186,12 @@ static int parse_spec(const char *arg, struct spinner *s)
 		s->qos = atoi(colon + 2 + n);
 	if (at && sscanf(at + 1, "%d-%d", &s->first, &s->last) != 2)
 		return -1;
+	if (tilde && (sscanf(tilde + 1, "%ld,%ld", &s->run_us, &s->sleep_us) != 2 ||
+		      s->run_us <= 0 || s->sleep_us < 0 || s->sleep_us > 10000000))
+		return -1;
+	if (plus && strncmp(plus + 1, "all", 3))
+		return -1;
+	s->all_cpus = plus != NULL;
 	return 0;
 }
 
@@ -226,7 +266,7 @@ static int run_chaos(int n, int secs)
 static void usage(void)
 {
 	fprintf(stderr,
-		"Usage: shj-spin [--cpu N] [--window-ms MS] [--windows K] NAME:KIND[:QOS][@FIRST-LAST]...\n"
+		"Usage: shj-spin [--cpu N] [--window-ms MS] [--windows K] NAME:KIND[:QOS][~RUN,SLEEP][@FIRST-LAST][+all]...\n"
 		"       shj-spin --chaos THREADS --secs S\n"
 		"KIND: reg, idle, ext, fair, rt. See the top of tests/shj-spin.c.\n");
 	exit(2);
@@ -299,7 +339,10 @@ int main(int argc, char **argv)
 		printf("%s", sp[i].name);
 		for (w = 0; w < nwindows; w++)
 			printf(" w%d=%.0f", w, sp[i].cpu_ms[w + 1] - sp[i].cpu_ms[w]);
-		printf(" longest_run_us=%.0f\n", sp[i].longest_us);
+		printf(" longest_run_us=%.0f", sp[i].longest_us);
+		if (sp[i].run_us > 0)
+			printf(" wakeups=%lu", sp[i].wakeups);
+		putchar('\n');
 	}
 	return 0;
 }

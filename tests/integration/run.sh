@@ -94,7 +94,7 @@ test_daemon_rejects_bad_usage() {
   $B/shinjukud extra-arg 2>/dev/null; rc=$?
   check "stray argument: exit $rc, want 1" test $rc = 1
   local bad
-  for bad in "-q 0" "-q 33" "--qos-levels x" "-p 0" "--preempt-us 100001" \
+  for bad in "-q 0" "-q 33" "--qos-levels x" "-s 1000001" \
              "--max-threads 0" "--watchdog-ms 30001" "--stats 0" "-s 1x"; do
     # shellcheck disable=SC2086
     $B/shinjukud $bad 2>"$T/err"; rc=$?
@@ -102,6 +102,11 @@ test_daemon_rejects_bad_usage() {
     check "shinjukud $bad: no clear message ($(cat "$T/err"))" \
       grep -q "is not a number of" "$T/err"
   done
+  # options that are fine alone but not together
+  $B/shinjukud --slice-us 1000000 --watchdog-ms 200 2>"$T/err"; rc=$?
+  check "slice beyond the watchdog: exit $rc, want 1" test $rc = 1
+  check "slice beyond the watchdog: no clear message ($(cat "$T/err"))" \
+    grep -q "does not fit --watchdog-ms" "$T/err"
   $B/shinjukud --help >"$T/out"; rc=$?
   check "--help: exit $rc, want 0" test $rc = 0
   check "--help: no usage on stdout" grep -q '^Usage:' "$T/out"
@@ -210,7 +215,7 @@ stop_daemon() {
   kill -TERM "$daemon_pid"; wait "$daemon_pid"; rc=$?
   pids=()
   check "shinjukud exit $rc after SIGTERM, want 0: $(tail -n 5 "$T/d.log")" test $rc = 0
-  grep -E 'stats:|prog_mean_ns|check_late|wait_log2ns' "$T/d.log" | tail -n 12 | sed 's/^/  /'
+  grep -E 'stats:|prog_mean_ns|wait_log2ns' "$T/d.log" | tail -n 12 | sed 's/^/  /'
 }
 # policy_run "DAEMON ARGS" SPIN-ARGS...: spin output in $T/s.out, daemon log in $T/d.log
 policy_run() {
@@ -271,6 +276,40 @@ test_lower_level_never_starves() {
   moved starvation_runs
 }
 
+# A new request preempts a long one at once: a thread that wakes every 2 ms
+# for 200 us of CPU, beside a spinner of its own level on the same CPU. The
+# spinner is demoted after its first slice and then runs in 20 ms turns; if
+# the waking thread had to wait for those, it would get about 1 % of the CPU
+# instead of about 8 %.
+test_new_request_preempts_long_one() {
+  policy_run "" long:reg:0 short:reg:0~200,2000 || return
+  local w
+  for w in 0 1 2; do
+    at_least "short's CPU ms in window $w (of 1000)" "$(ms short $w)" 40
+    at_least "long's CPU ms in window $w (of 1000)" "$(ms long $w)" 600
+  done
+  moved enqueue_demoted
+  moved preempt_qos
+}
+
+# Two CPUs. lo (level 0) and mid (level 2) spin, one on each; hi (level 3)
+# wakes every 2 ms for 200 us and may use either CPU. Each wake-up must take
+# lo's CPU, never mid's: mid keeps its CPU, and there is one preemption per
+# wake-up -- not a cascade (hi evicting mid, mid then evicting lo).
+test_victim_is_the_lowest_level() {
+  policy_run "" lo:reg:0+all mid:reg:2+all hi:reg:3~200,2000+all || return
+  local w wakeups kicks
+  for w in 0 1 2; do
+    at_least "mid's CPU ms in window $w (of 1000)" "$(ms mid $w)" 700
+    at_least "hi's CPU ms in window $w (of 1000)" "$(ms hi $w)" 40
+  done
+  wakeups=$(sed -n 's/^hi .* wakeups=\([0-9]*\).*/\1/p' "$T/s.out")
+  kicks=$(stat_of "$T/d.log" preempt_qos)
+  echo "  hi woke $wakeups times; preempt_qos=$kicks"
+  at_least "preemptions for hi (preempt_qos)" "$kicks" $(( wakeups / 2 ))
+  at_most "preemptions for hi (preempt_qos)" "$kicks" $(( wakeups * 5 / 4 + 10 ))
+}
+
 test_idle_marked_runs_only_in_background() {
   policy_run "" i:idle:0 r:reg:0@0-1 || return
   at_most "idle-marked share while r runs (w0)" "$(share i r 0)" 10
@@ -278,6 +317,21 @@ test_idle_marked_runs_only_in_background() {
   at_least "idle-marked CPU ms alone (w2, of 1000)" "$(ms i 2)" 500
   moved enqueue_idle
   moved idle_runs
+}
+
+# A thread that a higher class interrupts again and again keeps what was
+# left of its slice: two level-0 spinners and a fair thread that wakes every
+# millisecond, on one CPU. If each interruption gave the interrupted spinner
+# a fresh slice at the head, it would keep the CPU and the other would run
+# only when the starvation guard lets it.
+test_boosted_thread_keeps_its_slice() {
+  policy_run "" r1:reg:0 r2:reg:0 f:fair~100,1000 || return
+  local w
+  for w in 0 1 2; do
+    at_least "r1's share of r1+r2 in window $w (%)" "$(share r1 r2 $w)" 25
+    at_least "r2's share of r1+r2 in window $w (%)" "$(share r2 r1 $w)" 25
+  done
+  moved prio_boost
 }
 
 test_prio_boost_after_higher_class() {
@@ -288,10 +342,12 @@ test_prio_boost_after_higher_class() {
   moved prio_boost
 }
 
+# Below every level: a SCHED_EXT thread nobody registered cannot share the
+# lowest level with a registered service.
 test_unregistered_ext_thread_runs_lowest() {
-  policy_run "" x:ext r:reg:1@1-1 || return
+  policy_run "" x:ext r:reg:0@1-1 || return
   at_least "unregistered SCHED_EXT alone (w0, of 1000)" "$(ms x 0)" 500
-  at_least "registered level 1 over it (w1)" "$(share r x 1)" 80
+  at_least "registered level 0 over it (w1)" "$(share r x 1)" 80
   moved enqueue_unregistered
 }
 
@@ -339,13 +395,14 @@ test_shjctl() {
   cut -c1-300 "$T/json" | sed 's/^/  /'
   check "shjctl stats --json is not one flat JSON object" \
     grep -Eq '^\{"[a-z0-9_]+":[0-9]+(,"[a-z0-9_]+":[0-9]+)*\}$' "$T/json"
-  for k in enqueue dispatch prio_boost preempt_idle preempt_qos preempt_slice checks \
-           check_late_ns idle_runs queued_q3 queued_idle threads; do
+  for k in enqueue dispatch prio_boost preempt_idle preempt_qos preempt_slice \
+           enqueue_demoted kick_preempt idle_runs queued_q3 queued_idle threads slice_ns; do
     check "shjctl stats --json lacks $k" grep -q "\"$k\":" "$T/json"
   done
   check "queued_q4 present with 4 levels" test -z "$(grep '"queued_q4"' "$T/json")"
   $B/shjctl stats >"$T/txt"
-  check "shjctl stats: checks not counting" test "$(sed -n 's/^checks=//p' "$T/txt")" -gt 0
+  check "shjctl stats: slice_ns=$(sed -n 's/^slice_ns=//p' "$T/txt"), want the default 500000" \
+    test "$(sed -n 's/^slice_ns=//p' "$T/txt")" = 500000
 }
 
 # --- control plane: ownership and lifetime (tests/shj-try.c scripts a client)
@@ -502,7 +559,8 @@ all_tests=(test_kernel_has_sched_ext test_daemon_rejects_bad_usage
   test_echo_workers_run_under_shinjuku test_unprivileged_client_registers
   test_daemon_sigkill test_round_robin_within_a_level
   test_higher_level_preempts_lower test_lower_level_never_starves
-  test_idle_marked_runs_only_in_background
+  test_new_request_preempts_long_one test_victim_is_the_lowest_level
+  test_idle_marked_runs_only_in_background test_boosted_thread_keeps_its_slice
   test_prio_boost_after_higher_class test_unregistered_ext_thread_runs_lowest
   test_switch_all_batch_gets_what_is_left test_shjctl test_ownership_matrix
   test_killed_client_leaves_nothing test_closed_session_restores_policy
