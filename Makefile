@@ -45,10 +45,10 @@ LIB_OBJS := $(addprefix $(B)/obj/libshinjuku/,shinjuku.o conn.o proto.o)
 EXAMPLES := $(B)/bin/echo-server $(B)/bin/echo-client $(B)/bin/loadgen
 UNIT_TESTS := $(B)/tests/test_proto $(B)/tests/test_lib $(B)/tests/test_tasks \
 	$(B)/tests/test_server $(B)/tests/test_workers
-TEST_TOOLS := $(B)/tests/shj-spin $(B)/tests/shj-try $(B)/tests/ctl-speed
+TEST_TOOLS := $(B)/tests/shj-spin $(B)/tests/shj-try $(B)/tests/ctl-speed $(B)/tests/handover
 PROGS := $(B)/bin/shinjukud $(B)/bin/shjctl $(LIB_SO) $(EXAMPLES) $(UNIT_TESTS) $(TEST_TOOLS) $(B)/shinjuku.pc
 
-.PHONY: all deps check check-unit check-install check-vm demo bench bench-dispatch bench-ctl install uninstall clean vmlinux
+.PHONY: all deps check check-unit check-install check-vm demo bench bench-dispatch bench-ctl bench-handover install uninstall clean vmlinux
 all: $(PROGS)
 
 deps:
@@ -152,6 +152,11 @@ $(B)/tests/ctl-speed: tests/bench/ctl-speed.c libshinjuku/shinjuku.h bpf/shj_sha
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -Ilibshinjuku $< $(LINK_LIB) -lbpf -pthread -o $@
 
+$(B)/tests/handover: tests/bench/handover.c libshinjuku/shinjuku.h $(LIB_SO) $(B)/lib/$(LIB_SONAME)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -Ilibshinjuku $< $(LINK_LIB) -pthread -o $@
+
 $(B)/tests/test_proto: tests/unit/test_proto.c $(B)/obj/libshinjuku/proto.o
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
@@ -212,6 +217,10 @@ bench: deps
 
 bench-dispatch: all
 	$(Q)tests/vm/run --native-ok -- tests/bench/dispatch-cost.sh
+
+# a higher level marked runnable while a lower one holds its CPU
+bench-handover: all
+	$(Q)tests/vm/run --native-ok -- tests/bench/handover.sh
 
 # the control plane: on the host (--dry-run where it has no sched_ext), then
 # in the VM with the scheduler attached

@@ -94,6 +94,10 @@ START_TEST(test_entry_dies_with_thread)
 	ck_assert_int_eq(shj_task_read(map_fd, tid, &t), 0);
 	pthread_barrier_wait(&bar);
 	pthread_join(th, NULL);
+	/* join returns when the tid is cleared; the kernel may finish the
+	 * thread's exit a moment later: wait for it, boundedly */
+	for (int i = 0; i < 2000 && shj_thread_of(getpid(), tid); i++)
+		usleep(1000);
 	ck_assert_int_eq(shj_thread_of(getpid(), tid), 0);
 	ck_assert_int_eq(shj_task_read(map_fd, tid, &t), -ESRCH);
 	pthread_barrier_destroy(&bar);
