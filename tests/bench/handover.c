@@ -9,8 +9,9 @@
  * lo (level 0) spins on CPU N; hi (level 2, same CPU) is marked idle and
  * spins, so it waits among the idle-marked threads. Each round, the main
  * thread (the fair class, on another CPU) takes the time, calls
- * shj_runnable(hi) and waits; hi notes when it gets the CPU, marks itself
- * idle again and the next round starts. Prints the call's own time and the
+ * shj_runnable(hi) and waits until hi notes that it got the CPU; then it
+ * marks hi idle again (hi goes on spinning, off the CPU) and the next round
+ * starts. Prints the call's own time and the
  * time from the call to hi running (p50, p99, max, in us). Reported, never
  * asserted: a benchmark.
  */
@@ -79,15 +80,8 @@ static void *hi_main(void *arg)
 	while (!stop) {
 		while (!go && !stop)
 			;
-		if (stop)
-			break;
 		t_ran = now_us();
 		go = 0;
-		err = shj_idle(0);	/* back among the idle-marked */
-		if (err) {
-			fprintf(stderr, "handover: hi: idle: %s\n", shj_strerror(err));
-			exit(1);
-		}
 		ran = 1;
 	}
 	return NULL;
@@ -146,6 +140,11 @@ int main(int argc, char **argv)
 			usleep(100);
 		call[i] = t1 - t0;
 		run[i] = t_ran - t0;
+		err = shj_idle(hi_tid);	/* back among the idle-marked */
+		if (err) {
+			fprintf(stderr, "handover: idle: %s\n", shj_strerror(err));
+			return 1;
+		}
 		usleep(2000);
 	}
 	stop = 1;
