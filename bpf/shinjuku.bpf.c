@@ -145,6 +145,7 @@ static struct cpu_ctx cpu_ctx[SHJ_MAX_CPUS];
 /* Highest level any thread was queued at, plus one (only grows): dispatch
  * looks at no level above it. */
 static u32 levels_used;
+static bool unreg_used;		/* an unregistered SCHED_EXT thread was queued */
 
 /* Queue lengths (levels, then idle, background) for shjctl, refreshed with
  * the starvation check. shinjukud reads them through the mmapped .bss. */
@@ -204,7 +205,11 @@ static s32 rank_of(struct task_struct *p, struct shj_rt *rt, bool *registered)
 		/* the control plane must not wait behind the work it steers */
 		if (p->tgid == daemon_tgid)
 			return RANK_TOP;
-		return switch_all && p->policy != SCHED_EXT_POLICY ? RANK_BG : RANK_UNREG;
+		if (switch_all && p->policy != SCHED_EXT_POLICY)
+			return RANK_BG;
+		if (!unreg_used)
+			unreg_used = true;
+		return RANK_UNREG;
 	}
 	if (t->flags & SHJ_TASK_IDLE)
 		return RANK_IDLE;
@@ -229,6 +234,12 @@ static u64 slice_of(s32 rank, struct shj_rt *rt)
 	return slice_ns;
 }
 
+/* Can rank's queue hold anything? (Saves a DSQ lookup per unused rank.) */
+static bool rank_in_use(s32 r)
+{
+	return (r != RANK_BG || switch_all) && (r != RANK_UNREG || unreg_used);
+}
+
 /* The highest rank with a waiting thread, or RANK_NONE. */
 static s32 top_waiting(void)
 {
@@ -239,9 +250,7 @@ static s32 top_waiting(void)
 	bpf_for(i, 0, 2 * SHJ_QOS_MAX + RANK_L0) {
 		if (--r < 0)
 			break;
-		if (r == RANK_BG && !switch_all)
-			continue;
-		if (scx_bpf_dsq_nr_queued(r))
+		if (rank_in_use(r) && scx_bpf_dsq_nr_queued(r))
 			return r;
 	}
 	return RANK_NONE;
@@ -495,19 +504,15 @@ void BPF_STRUCT_OPS(shinjuku_dispatch, s32 cpu, struct task_struct *prev)
 		prev_rank = rank_of(prev, rt, NULL);
 	}
 
-	if (switch_all) {
-		if (prev_rank > RANK_TOP)
-			goto keep_prev;
-		if (scx_bpf_dsq_move_to_local(RANK_TOP))
-			return;
-	}
+	if (switch_all && scx_bpf_dsq_move_to_local(RANK_TOP))
+		return;
 	r = RANK_L0 + 2 * (s32)levels_used;
 	bpf_for(i, 0, NR_RANKS) {
 		if (--r < 0)
 			break;
 		if (r < prev_rank)
 			goto keep_prev;
-		if (r == RANK_BG && !switch_all)
+		if (!rank_in_use(r))
 			continue;
 		if (scx_bpf_dsq_move_to_local((u64)r)) {
 			if (r >= RANK_L0)
@@ -572,6 +577,41 @@ void BPF_STRUCT_OPS(shinjuku_stopping, struct task_struct *p, bool runnable)
 	}
 	cc->rank = RANK_NONE;
 	cc->fresh_until = 0;
+}
+
+/*
+ * sched_yield() from a registered thread: it finished a request and starts
+ * the next without blocking (a worker taking a queued request). It gets a
+ * fresh slice -- behind its level's fresh threads that wait, if any: then
+ * it gives up the CPU (FCFS: theirs are the older requests).
+ */
+bool BPF_STRUCT_OPS(shinjuku_yield, struct task_struct *from, struct task_struct *to)
+{
+	struct shj_rt *rt = bpf_task_storage_get(&shj_rt, from, NULL, 0);
+	struct cpu_ctx *cc = cpu_ctx_of(scx_bpf_task_cpu(from));
+	u64 now = scx_bpf_now();
+	s32 rank;
+
+	if (to || !rt || !bpf_task_storage_get(&shj_tasks, from, NULL, 0))
+		goto plain;
+	if (rt->last_ran) {
+		rt->runtime_ns += now - rt->last_ran;
+		rt->last_ran = now;
+	}
+	rt->slice_used = 0;
+	rank = rank_of(from, rt, NULL);
+	if (!is_fresh(rank))
+		goto plain;	/* idle-marked */
+	stat_inc(SHJ_STAT_YIELD);
+	cc->rank = rank;
+	if (scx_bpf_dsq_nr_queued((u64)rank))
+		goto plain;
+	cc->fresh_until = now + slice_ns;
+	scx_bpf_task_set_slice(from, slice_ns);
+	return false;
+plain:	/* what the kernel does without ops.yield: end the slice */
+	scx_bpf_task_set_slice(from, 0);
+	return false;
 }
 
 /*
@@ -745,6 +785,7 @@ struct sched_ext_ops shinjuku_ops = {
 	.running	= (void *)shinjuku_running,
 	.update_idle	= (void *)shinjuku_update_idle,
 	.stopping	= (void *)shinjuku_stopping,
+	.yield		= (void *)shinjuku_yield,
 	.init		= (void *)shinjuku_init,
 	.exit		= (void *)shinjuku_exit,
 	/* shinjukud adds SCX_OPS_SWITCH_PARTIAL unless --switch-all */

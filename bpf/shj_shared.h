@@ -92,6 +92,7 @@ enum shj_stat {
 	SHJ_STAT_PREEMPT_SLICE,	/* preempted: slice used up, its level waited */
 	SHJ_STAT_KICK_IDLE,	/* idle CPUs woken for waiting work */
 	SHJ_STAT_KICK_PREEMPT,	/* SCX_KICK_PREEMPT sent (all causes) */
+	SHJ_STAT_YIELD,		/* sched_yield(): a registered thread's next request */
 	SHJ_STAT_DEMOTE,	/* enqueue of a thread that used its slice (behind its level's fresh ones) */
 	SHJ_STAT_IDLE_RUN,	/* an idle-marked thread got a CPU (background) */
 	SHJ_STAT_BG_RUN,	/* a background task got a CPU (--switch-all) */
@@ -115,7 +116,8 @@ enum shj_stat {
 	"preempt_slice",		\
 	"kick_idle",			\
 	"kick_preempt",			\
-	"enqueue_demoted",			\
+	"yields",			\
+	"enqueue_demoted",		\
 	"idle_runs",			\
 	"background_runs",		\
 	"starvation_runs",		\

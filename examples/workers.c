@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -104,6 +105,15 @@ static int take_pending(struct wk_pool *p, struct worker *w)
 	return 0;
 }
 
+/* A worker starts a queued request without blocking. To shinjuku that is a
+ * new request only if the worker says so: sched_yield() from a registered
+ * thread starts a fresh slice, behind the older requests that wait. */
+static void new_request(const struct wk_pool *p)
+{
+	if (p->cfg.shinjuku)
+		sched_yield();
+}
+
 static int marks(const struct wk_pool *p)
 {
 	/* only a spinning worker is marked: a blocked one is idle to the
@@ -136,10 +146,23 @@ static int go_idle(struct wk_pool *p, struct worker *w)
 		if (take_pending(p, w)) {
 			if (marks(p))
 				shj_runnable(0);
+			else
+				new_request(p);
 			return 1;
 		}
 		/* another worker was quicker: idle again */
 	}
+}
+
+/* The next request for w without blocking: a queued one, now or after w
+ * showed itself idle; 0 if w is idle. */
+static int next_request(struct wk_pool *p, struct worker *w)
+{
+	if (take_pending(p, w)) {
+		new_request(p);
+		return 1;
+	}
+	return go_idle(p, w);
 }
 
 static void *worker_main(void *arg)
@@ -174,7 +197,7 @@ static void *worker_main(void *arg)
 				p->cfg.begin(p->ctx, w->id);
 			serve(w->service_ns);
 			p->done(p->ctx, w->id);
-		} while (take_pending(p, w) || go_idle(p, w));
+		} while (next_request(p, w));
 	}
 }
 
