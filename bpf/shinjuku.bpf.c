@@ -22,7 +22,8 @@
  *   behind a long one for more than a slice, and a long one is preempted
  *   only when fresh work arrives -- not every slice (Shinjuku's round robin
  *   would preempt it every slice while anything waits, two context switches
- *   each). Demoted threads of a level share the CPU in turn, 20 ms apart.
+ *   each). Demoted threads of a level share the CPU in turns of four
+ *   slices (demoted_slice_ns, 1 to 20 ms).
  *
  * - Preemption is decided where the event happens, without a timer: an
  *   enqueue that finds no idle CPU preempts (one kick) a CPU running a lower
@@ -61,7 +62,7 @@
  * Caveats: the per-CPU view (cpu_ctx) is written without locks and may be
  * one switch stale; an enqueue looks at up to KICK_SCAN CPUs for a victim
  * (from a point that rotates): on a bigger machine a victim it misses runs
- * to the end of its slice (at most LONG_SLICE_NS); a CPU running an RT or
+ * to the end of its slice (LONG_SLICE_NS at most); a CPU running an RT or
  * (partial mode) fair task is not ours to preempt.
  */
 #include "vmlinux.h"
@@ -74,6 +75,7 @@ char _license[] SEC("license") = "GPL";
 /* Tunables, written by shinjukud into rodata before load. */
 const volatile u64 slice_ns = SHJ_SLICE_NS_DEFAULT;
 const volatile u64 starve_ns = SHJ_STARVE_NS_DEFAULT;
+const volatile u64 demoted_slice_ns = 4 * SHJ_SLICE_NS_DEFAULT;
 const volatile u32 nr_levels = SHJ_QOS_LEVELS_DEFAULT;
 const volatile u32 nr_cpus = 1;
 const volatile bool switch_all;
@@ -88,8 +90,8 @@ const volatile s32 daemon_tgid;	/* shinjukud: top rank under --switch-all */
 #define RANK_TOP	(RANK_L0 + 2 * SHJ_QOS_MAX)
 #define NR_RANKS	(RANK_TOP + 1)
 
-#define LONG_SLICE_NS	20000000ULL	/* demoted and unregistered threads,
-					 * background tasks: 20 ms */
+#define LONG_SLICE_NS	20000000ULL	/* unregistered threads, background
+					 * tasks: 20 ms, like scx_simple */
 #define KICK_SCAN	16	/* CPUs an enqueue looks at for a victim */
 
 #define SCHED_EXT_POLICY	7
@@ -224,9 +226,13 @@ static s32 rank_of(struct task_struct *p, struct shj_rt *rt, bool *registered)
 	return RANK_L0 + 2 * (s32)level + 1;
 }
 
-/* The slice a thread of rank gets on a CPU (the kernel ends it at a tick). */
+/* The slice a thread of rank gets on a CPU (the kernel ends it at a tick):
+ * demoted threads take turns of four slices (1 to 20 ms), the ranks below
+ * the levels LONG_SLICE_NS. */
 static u64 slice_of(s32 rank, struct shj_rt *rt)
 {
+	if (rank >= RANK_L0 && rank < RANK_TOP && !is_fresh(rank))
+		return demoted_slice_ns;
 	if (!is_fresh(rank))
 		return LONG_SLICE_NS;
 	if (rt && rt->slice_used < slice_ns)
