@@ -188,7 +188,7 @@ static struct cpu_ctx *cpu_ctx_of(s32 cpu)
 
 static bool is_fresh(s32 rank)
 {
-	return rank >= RANK_L0 && rank < RANK_TOP && !((rank - RANK_L0) & 1);
+	return rank >= RANK_L0 && rank < RANK_TOP && ((rank - RANK_L0) & 1);
 }
 
 /*
@@ -539,7 +539,10 @@ keep_prev:
 
 void BPF_STRUCT_OPS(shinjuku_running, struct task_struct *p)
 {
-	struct shj_rt *rt = bpf_task_storage_get(&shj_rt, p, NULL, 0);
+	/* created here too: a thread woken straight onto an idle CPU may
+	 * never have passed through ops.enqueue */
+	struct shj_rt *rt = bpf_task_storage_get(&shj_rt, p, NULL,
+						 BPF_LOCAL_STORAGE_GET_F_CREATE);
 	struct cpu_ctx *cc = cpu_ctx_of(scx_bpf_task_cpu(p));
 	u64 now = scx_bpf_now();
 	bool registered;
@@ -593,7 +596,8 @@ void BPF_STRUCT_OPS(shinjuku_stopping, struct task_struct *p, bool runnable)
  */
 bool BPF_STRUCT_OPS(shinjuku_yield, struct task_struct *from, struct task_struct *to)
 {
-	struct shj_rt *rt = bpf_task_storage_get(&shj_rt, from, NULL, 0);
+	struct shj_rt *rt = bpf_task_storage_get(&shj_rt, from, NULL,
+						 BPF_LOCAL_STORAGE_GET_F_CREATE);
 	struct cpu_ctx *cc = cpu_ctx_of(scx_bpf_task_cpu(from));
 	u64 now = scx_bpf_now();
 	s32 rank;
