@@ -5,6 +5,8 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -14,6 +16,7 @@
 /* How long a call waits for the daemon. */
 #define SEND_TIMEOUT_MS	1000
 #define REPLY_TIMEOUT_MS 2000
+#define NAME_TRIES	4096	/* queue names taken by others, skipped */
 
 static struct timespec deadline(int ms)
 {
@@ -29,84 +32,103 @@ static struct timespec deadline(int ms)
 	return ts;
 }
 
+/* Milliseconds left until ts, rounded up; < 0 once it passed. */
+static long ms_left(const struct timespec *ts)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	return (ts->tv_sec - now.tv_sec) * 1000 +
+	       (ts->tv_nsec - now.tv_nsec) / 1000000 + 1;
+}
+
+static void close_queue(mqd_t *q, const char *name, int unlink)
+{
+	if (*q == (mqd_t)-1)
+		return;
+	mq_close(*q);
+	if (unlink)
+		mq_unlink(name);
+	*q = (mqd_t)-1;
+}
+
 void shj_conn_drop(struct shj_conn *c)
 {
-	if (c->req != (mqd_t)-1)
-		mq_close(c->req);
-	if (c->rep != (mqd_t)-1) {
-		mq_close(c->rep);
-		if (c->pid == getpid())	/* after fork the name is the parent's */
-			mq_unlink(c->rep_name);
-	}
+	int ours = c->pid == getpid();	/* after fork the names are the parent's */
+
+	close_queue(&c->req, c->req_name, ours);
+	close_queue(&c->rep, c->rep_name, ours);
 	if (c->daemon_fd >= 0)
 		close(c->daemon_fd);
 	c->daemon_fd = -1;
-	c->req = c->rep = (mqd_t)-1;
 	c->pid = 0;
-	c->session = 0;
-	c->secret = 0;
+	c->nonce = 0;
+}
+
+/* Wait until q is ready for events, or the daemon exits (-ECONNRESET), or
+ * the deadline passes (-ETIMEDOUT). */
+static int wait_queue(const struct shj_conn *c, mqd_t q, short events,
+		      const struct timespec *ts)
+{
+	struct pollfd fds[2] = {
+		{ .fd = (int)q, .events = events },
+		{ .fd = c->daemon_fd, .events = POLLIN },
+	};
+	long ms = ms_left(ts);
+	int n;
+
+	if (ms < 0)
+		return -ETIMEDOUT;
+	n = poll(fds, c->daemon_fd >= 0 ? 2 : 1, (int)ms);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	if (n > 0 && !(fds[0].revents & events))
+		return -ECONNRESET;	/* daemon gone, and q not ready */
+	return 0;
 }
 
 int shj_conn_send(struct shj_conn *c, struct shj_req *req)
 {
 	struct timespec ts;
+	int err;
 
 	req->version = SHJ_PROTO_VERSION;
 	req->size = sizeof(*req);
 	req->seq = __atomic_add_fetch(&c->seq, 1, __ATOMIC_RELAXED);
-	req->pid = c->pid;
-	req->session = c->session;
-	req->secret = c->secret;
-	memcpy(req->reply_queue, c->rep_name, sizeof(req->reply_queue));
-
+	if (mq_send(c->req, (const char *)req, sizeof(*req), 0) == 0)
+		return 0;
 	ts = deadline(SEND_TIMEOUT_MS);
-	if (mq_timedsend(c->req, (const char *)req, sizeof(*req), 0, &ts))
-		return -errno;
-	return 0;
+	while (errno == EAGAIN) {	/* our queue is full: the daemon drains it */
+		err = wait_queue(c, c->req, POLLOUT, &ts);
+		if (err)
+			return err;
+		if (mq_send(c->req, (const char *)req, sizeof(*req), 0) == 0)
+			return 0;
+	}
+	return -errno;
 }
 
-int shj_conn_call(struct shj_conn *c, struct shj_req *req, void *rep,
-		  size_t rep_size)
+/* Wait for the answer to req: the reply with its op and seq and our nonce. */
+static int wait_reply(struct shj_conn *c, const struct shj_req *req, void *rep,
+		      size_t rep_size)
 {
 	char buf[sizeof(struct shj_rep_page) + 1];
-	struct timespec ts;
+	struct timespec ts = deadline(REPLY_TIMEOUT_MS);
 	ssize_t n;
 	int err;
 
-	err = shj_conn_send(c, req);
-	if (err)
-		return err;
-
-	/* wait for the reply, or for the daemon to exit (its pidfd becomes
-	 * readable): a dead daemon fails the call at once */
-	ts = deadline(REPLY_TIMEOUT_MS);
 	for (;;) {
-		struct pollfd fds[2] = {
-			{ .fd = (int)c->rep, .events = POLLIN },
-			{ .fd = c->daemon_fd, .events = POLLIN },
-		};
-		struct timespec now, zero = { 0 };
-		long ms;
-
-		clock_gettime(CLOCK_REALTIME, &now);
-		ms = (ts.tv_sec - now.tv_sec) * 1000 + (ts.tv_nsec - now.tv_nsec) / 1000000;
-		if (ms < 0)
-			return -ETIMEDOUT;
-		n = poll(fds, c->daemon_fd >= 0 ? 2 : 1, (int)ms + 1);
-		if (n < 0 && errno != EINTR)
-			return -errno;
-		if (n <= 0)
-			continue;
-		if (!(fds[0].revents & POLLIN))
-			return -ECONNRESET;	/* daemon gone, nothing to read */
-		n = mq_timedreceive(c->rep, buf, sizeof(buf), NULL, &zero);
+		n = mq_receive(c->rep, buf, sizeof(buf), NULL);
 		if (n < 0) {
-			if (errno == EINTR || errno == ETIMEDOUT)
-				continue;
-			return -errno;
+			if (errno != EAGAIN && errno != EINTR)
+				return -errno;
+			err = wait_queue(c, c->rep, POLLIN, &ts);
+			if (err)
+				return err;
+			continue;
 		}
-		err = shj_rep_check(buf, (size_t)n, req);
-		if (err == -ESTALE)	/* a late answer to an earlier call */
+		err = shj_rep_check(buf, (size_t)n, req, c->nonce);
+		if (err == -ESTALE)	/* not ours: late, or not from the daemon */
 			continue;
 		if (err)
 			return err;
@@ -115,6 +137,14 @@ int shj_conn_call(struct shj_conn *c, struct shj_req *req, void *rep,
 		memcpy(rep, buf, (size_t)n);
 		return ((struct shj_rep *)rep)->status;
 	}
+}
+
+int shj_conn_call(struct shj_conn *c, struct shj_req *req, void *rep,
+		  size_t rep_size)
+{
+	int err = shj_conn_send(c, req);
+
+	return err ? err : wait_reply(c, req, rep, rep_size);
 }
 
 /* 0 if a shinjukud holds its lock; -ECONNREFUSED at once if none does (a
@@ -131,12 +161,77 @@ static int daemon_running(void)
 	return err;
 }
 
+/* Create our pair of private queues, under names nobody else took. */
+static int make_queues(struct shj_conn *c, size_t rep_size)
+{
+	struct mq_attr rattr = {
+		.mq_maxmsg = SHJ_QUEUE_DEPTH, .mq_msgsize = (long)rep_size,
+	};
+	struct mq_attr qattr = {
+		.mq_maxmsg = SHJ_QUEUE_DEPTH, .mq_msgsize = sizeof(struct shj_req),
+	};
+	int tries, err;
+
+	for (tries = 0; tries < NAME_TRIES; tries++, c->nqueues++) {
+		if (shj_queue_name(c->req_name, sizeof(c->req_name), c->pid, c->nqueues, 'q') ||
+		    shj_queue_name(c->rep_name, sizeof(c->rep_name), c->pid, c->nqueues, 'r'))
+			return -ENAMETOOLONG;
+		c->rep = mq_open(c->rep_name, O_RDONLY | O_CREAT | O_EXCL | O_NONBLOCK |
+				 O_CLOEXEC, 0600, &rattr);
+		if (c->rep == (mqd_t)-1) {
+			if (errno == EEXIST)
+				continue;
+			return -errno;
+		}
+		c->req = mq_open(c->req_name, O_WRONLY | O_CREAT | O_EXCL | O_NONBLOCK |
+				 O_CLOEXEC, 0600, &qattr);
+		if (c->req != (mqd_t)-1) {
+			c->nqueues++;
+			return 0;
+		}
+		err = errno;
+		close_queue(&c->rep, c->rep_name, 1);
+		if (err != EEXIST)
+			return -err;
+	}
+	return -EEXIST;
+}
+
+/* HELLO on the public queue: it only tells the daemon where to look. */
+static int send_hello(struct shj_conn *c)
+{
+	struct timespec ts = deadline(SEND_TIMEOUT_MS);
+	long prio = sysconf(_SC_MQ_PRIO_MAX);
+	struct shj_req req;
+	struct stat st;
+	mqd_t pub;
+	int err = 0;
+
+	pub = mq_open(SHJ_REQUEST_QUEUE, O_WRONLY | O_CLOEXEC);
+	if (pub == (mqd_t)-1)
+		return errno == ENOENT ? -ECONNREFUSED : -errno;
+	/* anyone may create a queue of that name when no daemon runs */
+	if (fstat(pub, &st) || st.st_uid != 0) {
+		mq_close(pub);
+		return -ECONNREFUSED;
+	}
+	memset(&req, 0, sizeof(req));
+	req.version = SHJ_PROTO_VERSION;
+	req.op = SHJ_OP_HELLO;
+	req.size = sizeof(req);
+	req.pid = c->pid;
+	req.fd = (int)c->req;
+	memcpy(req.queue, c->req_name, sizeof(req.queue));
+	/* the highest priority: a flood cannot overtake us (only queue ahead) */
+	if (mq_timedsend(pub, (const char *)&req, sizeof(req),
+			 prio > 0 ? (unsigned int)prio - 1 : 0, &ts))
+		err = -errno;
+	mq_close(pub);
+	return err;
+}
+
 int shj_conn_open(struct shj_conn *c, size_t rep_size)
 {
-	struct mq_attr attr = {
-		.mq_maxmsg = SHJ_REPLY_QUEUE_DEPTH,
-		.mq_msgsize = (long)rep_size,
-	};
 	struct shj_req req;
 	struct shj_rep rep;
 	int err;
@@ -149,32 +244,28 @@ int shj_conn_open(struct shj_conn *c, size_t rep_size)
 	if (err)
 		return err;
 	c->pid = getpid();
-
-	c->req = mq_open(SHJ_REQUEST_QUEUE, O_WRONLY | O_CLOEXEC);
-	if (c->req == (mqd_t)-1) {
-		err = errno == ENOENT ? -ECONNREFUSED : -errno;
-		goto fail;
-	}
-	do {
-		err = shj_reply_queue_name(c->rep_name, sizeof(c->rep_name),
-					   c->pid, c->nqueues++);
-		if (err)
-			goto fail;
-		c->rep = mq_open(c->rep_name, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-				 0600, &attr);
-	} while (c->rep == (mqd_t)-1 && errno == EEXIST);
-	if (c->rep == (mqd_t)-1) {
-		err = -errno;
-		goto fail;
-	}
-
-	memset(&req, 0, sizeof(req));
-	req.op = SHJ_OP_HELLO;
-	err = shj_conn_call(c, &req, &rep, sizeof(rep));
+	err = make_queues(c, rep_size);
 	if (err)
 		goto fail;
-	c->session = rep.session;
-	c->secret = rep.secret;
+	if (getrandom(&c->nonce, sizeof(c->nonce), 0) != sizeof(c->nonce)) {
+		err = -EAGAIN;
+		goto fail;
+	}
+	/* OPEN waits in our request queue: the daemon reads it when HELLO
+	 * points it there */
+	memset(&req, 0, sizeof(req));
+	req.op = SHJ_OP_OPEN;
+	req.pid = c->pid;
+	req.fd = (int)c->rep;
+	req.nonce = c->nonce;
+	memcpy(req.queue, c->rep_name, sizeof(req.queue));
+	err = shj_conn_send(c, &req);
+	if (!err)
+		err = send_hello(c);
+	if (!err)
+		err = wait_reply(c, &req, &rep, sizeof(rep));
+	if (err)
+		goto fail;
 	/* watch the daemon: a call to a dead one fails at once */
 	c->daemon_fd = (int)syscall(SYS_pidfd_open, rep.daemon_pid, 0);
 	return 0;

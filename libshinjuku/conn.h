@@ -14,12 +14,12 @@
 
 struct shj_conn {
 	pid_t pid;		/* process that owns the session; 0: none */
-	mqd_t req, rep;
-	char rep_name[SHJ_QUEUE_NAME_MAX];
-	uint32_t session, seq;
-	uint64_t secret;
+	mqd_t req, rep;		/* our request queue (we write), reply queue */
+	char req_name[SHJ_QUEUE_NAME_MAX], rep_name[SHJ_QUEUE_NAME_MAX];
+	uint64_t nonce;		/* the session's: every reply carries it */
+	uint32_t seq;
 	int daemon_fd;		/* pidfd of shinjukud: readable once it exits */
-	unsigned int nqueues;	/* reply queues made so far, for unique names */
+	unsigned int nqueues;	/* queue pairs made so far, for unique names */
 };
 
 #define SHJ_CONN_INIT { .req = (mqd_t)-1, .rep = (mqd_t)-1, .daemon_fd = -1 }
@@ -31,14 +31,17 @@ int shj_conn_open(struct shj_conn *c, size_t rep_size);
 /* Drop the session's queues without telling the daemon. */
 void shj_conn_drop(struct shj_conn *c);
 
-/* Send req (version, size, seq, pid, session filled in) and wait, bounded,
- * for its reply into rep (rep_size bytes at most). Returns the reply's
- * status or a transport error: -ECONNRESET if shinjukud exited meanwhile
- * (then the request reached no live daemon), -ETIMEDOUT. */
+/* Send req (version, size, seq filled in) and wait, bounded, for its reply
+ * into rep (rep_size bytes at most): the message on our reply queue with
+ * the request's op and seq and the session's nonce; anything else there is
+ * discarded. Returns the reply's status or a transport error: -ECONNRESET
+ * if shinjukud exited meanwhile (then the request reached no live daemon),
+ * -ETIMEDOUT. */
 int shj_conn_call(struct shj_conn *c, struct shj_req *req, void *rep,
 		  size_t rep_size);
 
-/* Send req without waiting for a reply (SHJ_REQ_NOREPLY requests). */
+/* Send req without waiting for a reply (SHJ_REQ_NOREPLY requests): 0,
+ * -ECONNRESET if shinjukud exited while our queue was full, -ETIMEDOUT. */
 int shj_conn_send(struct shj_conn *c, struct shj_req *req);
 
 #endif

@@ -57,8 +57,9 @@ static int send_oneway(struct shj_req *req)
 	return err;
 }
 
-/* A call inside an open session; a session the daemon lost (it restarted)
- * is reopened once. One-way requests are sent and not waited for. */
+/* A call inside an open session; a session whose daemon exited (it
+ * restarted) is reopened once. One-way requests are sent and not waited
+ * for. */
 static int session_call(struct shj_req *req)
 {
 	struct shj_rep rep;
@@ -73,9 +74,8 @@ static int session_call(struct shj_req *req)
 		err = shj_conn_call(&conn, req, &rep, sizeof(rep));
 		if (err == -ETIMEDOUT || err == -EBADMSG || err == -EPROTO)
 			shj_conn_drop(&conn);	/* daemon stuck or confused: start afresh */
-		/* the daemon exited before answering (ECONNRESET), or a new one
-		 * does not know this session (ENOTCONN): reconnect, once */
-		if (err != -ENOTCONN && err != -ECONNRESET)
+		/* the daemon exited before answering: reconnect, once */
+		if (err != -ECONNRESET)
 			return err;
 		shj_conn_drop(&conn);
 	}
@@ -233,7 +233,6 @@ SHJ_EXPORT const char *shj_strerror(int err)
 	case -EEXIST:		return "thread already registered";
 	case -ENOSPC:		return "shinjukud's thread or session limit reached";
 	case -EPERM:		return "not permitted (not this session's thread, or another process's)";
-	case -ENOTCONN:		return "session unknown to shinjukud (it restarted?)";
 	case -EOPNOTSUPP:	return "operation not supported by shinjukud";
 	default:
 		if (err < 0 && strerrordesc_np(-err))

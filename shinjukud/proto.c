@@ -8,6 +8,16 @@
 #include "proto.h"
 #include "../bpf/shj_shared.h"
 
+static int all_zero(const void *p, size_t n)
+{
+	const unsigned char *c = p;
+
+	while (n--)
+		if (*c++)
+			return 0;
+	return 1;
+}
+
 int shj_req_check(const void *buf, size_t len)
 {
 	struct shj_req r;
@@ -22,13 +32,18 @@ int shj_req_check(const void *buf, size_t len)
 		return -EBADMSG;
 	if (r.op < SHJ_OP_HELLO || r.op >= SHJ_OP_MAX)
 		return -EOPNOTSUPP;
-	if (r.pid <= 0 ||
-	    !memchr(r.reply_queue, '\0', sizeof(r.reply_queue)) ||
-	    !shj_reply_queue_valid(r.reply_queue, r.pid))
+
+	/* the connection's fields: HELLO and OPEN only */
+	if (r.op == SHJ_OP_HELLO || r.op == SHJ_OP_OPEN) {
+		if (r.pid <= 0 || r.fd < 0 ||
+		    !memchr(r.queue, '\0', sizeof(r.queue)) ||
+		    !shj_queue_valid(r.queue, r.pid, r.op == SHJ_OP_HELLO ? 'q' : 'r'))
+			return -EINVAL;
+		if (r.op == SHJ_OP_HELLO && r.nonce)
+			return -EINVAL;
+	} else if (r.pid || r.fd || r.nonce || !all_zero(r.queue, sizeof(r.queue))) {
 		return -EINVAL;
-	if ((r.op == SHJ_OP_HELLO) != (r.session == 0) ||
-	    (r.op == SHJ_OP_HELLO && r.secret))
-		return -EINVAL;
+	}
 
 	/* fields an op does not use must be 0 */
 	if (r.index && r.op != SHJ_OP_STATS && r.op != SHJ_OP_LIST)
@@ -67,20 +82,22 @@ size_t shj_rep_size(int op)
 }
 
 /* An error is answered with a plain struct shj_rep whatever the op. */
-int shj_rep_check(const void *buf, size_t len, const struct shj_req *req)
+int shj_rep_check(const void *buf, size_t len, const struct shj_req *req,
+		  uint64_t nonce)
 {
 	struct shj_rep r;
 
 	if (len < sizeof(r))
 		return -EBADMSG;
 	memcpy(&r, buf, sizeof(r));
+	/* not the answer to this call, whatever else it is */
+	if (r.op != req->op || r.seq != req->seq || r.nonce != nonce)
+		return -ESTALE;
 	if (r.version != SHJ_PROTO_VERSION)
 		return -EPROTO;
 	if (r.size != len ||
 	    (len != sizeof(r) && len != shj_rep_size(req->op)))
 		return -EBADMSG;
-	if (r.op != req->op || r.seq != req->seq)
-		return -ESTALE;
 	if (len == sizeof(r) && r.status == 0 && shj_rep_size(req->op) != len)
 		return -EBADMSG;	/* success must carry the op's payload */
 	if (len != sizeof(r)) {
@@ -97,26 +114,29 @@ int shj_rep_check(const void *buf, size_t len, const struct shj_req *req)
 	return 0;
 }
 
-int shj_reply_queue_name(char *buf, size_t size, pid_t pid, unsigned int n)
+int shj_queue_name(char *buf, size_t size, pid_t pid, unsigned int n, char kind)
 {
-	int len = snprintf(buf, size, "/shj-%d-%u", (int)pid, n);
+	int len;
 
+	if (kind != 'q' && kind != 'r')
+		return -EINVAL;
+	len = snprintf(buf, size, "/shj-%d-%u%c", (int)pid, n, kind);
 	return len < 0 || (size_t)len >= size ? -ENAMETOOLONG : 0;
 }
 
-int shj_reply_queue_valid(const char *name, pid_t pid)
+int shj_queue_valid(const char *name, pid_t pid, char kind)
 {
 	char prefix[SHJ_QUEUE_NAME_MAX];
 	int len = snprintf(prefix, sizeof(prefix), "/shj-%d-", (int)pid);
 	const char *p;
 
-	if (len < 0 || (size_t)len >= sizeof(prefix) || strncmp(name, prefix, len))
+	if ((kind != 'q' && kind != 'r') || len < 0 || (size_t)len >= sizeof(prefix) ||
+	    strncmp(name, prefix, len))
 		return 0;
 	p = name + len;
-	if (!*p)
+	if (*p < '0' || *p > '9')
 		return 0;
-	for (; *p; p++)
-		if (*p < '0' || *p > '9')
-			return 0;
-	return 1;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	return p[0] == kind && p[1] == '\0';
 }

@@ -3,24 +3,35 @@
  * The wire protocol between libshinjuku (and shjctl) and shinjukud, over
  * POSIX message queues. This header is the only definition of it.
  *
- * - shinjukud creates the request queue SHJ_REQUEST_QUEUE, mode 0622: any
- *   local user may write to it, only the daemon reads it.
- * - A client creates its own reply queue, named "/shj-<pid>-<n>", mode 0600,
- *   and names it in every request. At SHJ_OP_HELLO the daemon checks that
- *   the queue is private, belongs to the uid that owns <pid>, and that <pid>
- *   holds it open; it then answers there with a session id and a secret,
- *   which every later request must carry. The secret only ever travels
- *   through the client's private queue.
+ * A message queue does not say who wrote a message, but its mode says who
+ * could: so every client talks to the daemon through queues of its own.
+ *
+ * - shinjukud creates the public queue SHJ_REQUEST_QUEUE, mode 0622: any
+ *   local user may write to it, only the daemon reads it. It carries only
+ *   SHJ_OP_HELLO, which grants nothing: it names a queue for the daemon to
+ *   read, and the daemon answers nothing there.
+ * - A client process creates two queues of its own, mode 0600 (only its uid
+ *   and root can open them): its request queue "/shj-<pid>-<n>q", which it
+ *   writes, and its reply queue "/shj-<pid>-<n>r", which it reads. It sends
+ *   SHJ_OP_OPEN on its request queue (naming the reply queue and a random
+ *   nonce), then HELLO on the public queue (naming the request queue).
+ * - At HELLO the daemon opens the named request queue and checks that it
+ *   is private, owned by the euid of the claimed pid, and held open by that
+ *   pid at the descriptor HELLO names; then reads its first message, which
+ *   must be OPEN, and checks the reply queue the same way. Whatever arrives
+ *   on a request queue was written by its owner's uid (or root): the queue
+ *   is the session, and requests carry no credentials.
+ * - Every reply goes to the session's reply queue and carries the nonce of
+ *   its OPEN and the request's op and seq; a client takes nothing else as
+ *   the answer to its call.
  * - Every request has one size, sizeof(struct shj_req). A reply is a
  *   struct shj_rep, or a struct shj_rep_page for STATS and LIST (those need
- *   a reply queue whose messages are that large). A reply carries the
- *   request's op and seq.
- * - A request that fails validation gets an error reply where a reply path
- *   can be trusted (a known session, or a private queue of the claimed
- *   pid's uid: e.g. -ENOTCONN for a session the daemon does not know);
- *   otherwise it is dropped and counted.
- * - IDLE and RUNNABLE may be one-way (SHJ_REQ_NOREPLY): no reply; the first
- *   error is kept and returned by the next SYNC.
+ *   a reply queue whose messages are that large).
+ * - A request that fails validation gets an error reply (it came through
+ *   the session's own queue); a one-way one (SHJ_REQ_NOREPLY) never does.
+ *   Invalid messages on the public queue are dropped and counted.
+ * - IDLE and RUNNABLE may be one-way: no reply; the first error is kept and
+ *   returned by the next SYNC.
  */
 #ifndef SHJ_PROTO_H
 #define SHJ_PROTO_H
@@ -29,19 +40,23 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define SHJ_PROTO_VERSION	1
+#define SHJ_PROTO_VERSION	2
 #define SHJ_REQUEST_QUEUE	"/shinjukud"
 /* Held (flock) by the running shinjukud, and holds its pid: a client that
  * can take a shared lock on it knows at once that no daemon runs. */
 #define SHJ_LOCK_FILE		"/run/shinjukud.lock"
 #define SHJ_QUEUE_NAME_MAX	32	/* with the NUL */
-#define SHJ_REPLY_QUEUE_DEPTH	8	/* fits the default fs.mqueue.msg_max */
+#define SHJ_QUEUE_DEPTH		8	/* a client's queues: fits the default
+					 * fs.mqueue.msg_max */
+#define SHJ_MSG_MAX		512	/* largest message on a request queue */
 #define SHJ_BATCH_MAX		16	/* tids in one IDLE/RUNNABLE request */
 #define SHJ_PAGES_MAX		4096	/* STATS/LIST pages */
 #define SHJ_STATS_MAX		2048	/* counters STATS returns, at most */
 
 enum shj_op {
-	SHJ_OP_HELLO = 1,	/* open a session */
+	SHJ_OP_HELLO = 1,	/* public queue: pid, fd, queue = request queue */
+	SHJ_OP_OPEN,		/* first on the request queue: pid, fd, nonce,
+				 * queue = reply queue; opens the session */
 	SHJ_OP_BYE,		/* close it; its threads leave SCHED_EXT */
 	SHJ_OP_REGISTER,	/* tid, qos: a thread of pid into SCHED_EXT */
 	SHJ_OP_UNREGISTER,	/* tid: back to SCHED_OTHER */
@@ -62,16 +77,17 @@ struct shj_req {
 	uint16_t op;		/* enum shj_op */
 	uint32_t size;		/* sizeof(struct shj_req) */
 	uint32_t seq;		/* echoed in the reply */
-	uint32_t session;	/* from the HELLO reply; 0 in HELLO */
-	uint64_t secret;	/* from the HELLO reply; 0 in HELLO */
-	int32_t pid;		/* the sending process */
+	uint32_t flags;		/* SHJ_REQ_* */
+	int32_t pid;		/* HELLO, OPEN: the client process */
+	int32_t fd;		/* HELLO, OPEN: its descriptor of queue */
+	uint64_t nonce;		/* OPEN: random, echoed in every reply */
 	int32_t tid;		/* REGISTER .. RUNNABLE: the thread */
 	int32_t qos;		/* REGISTER, SET_QOS: 0 .. SHJ_QOS_MAX - 1 */
 	uint32_t index;		/* STATS, LIST: page; otherwise 0 */
-	uint32_t flags;		/* SHJ_REQ_* */
 	uint32_t count;		/* IDLE, RUNNABLE: tids used (then tid is 0) */
 	int32_t tids[SHJ_BATCH_MAX];
-	char reply_queue[SHJ_QUEUE_NAME_MAX]; /* "/shj-<pid>-<n>" */
+	char queue[SHJ_QUEUE_NAME_MAX];	/* HELLO: "/shj-<pid>-<n>q";
+					 * OPEN: "/shj-<pid>-<n>r" */
 };
 
 struct shj_rep {
@@ -80,9 +96,9 @@ struct shj_rep {
 	uint32_t size;		/* sizeof(struct shj_rep) or of the page */
 	uint32_t seq;		/* the request's seq */
 	int32_t status;		/* 0 or a negative errno */
-	uint32_t session;	/* HELLO: the new session */
-	int32_t daemon_pid;	/* HELLO: shinjukud's pid */
-	uint64_t secret;	/* HELLO: the session's secret */
+	uint64_t nonce;		/* the session's, from its OPEN */
+	int32_t daemon_pid;	/* OPEN: shinjukud's pid */
+	uint32_t reserved;
 };
 
 /* STATS answers with named counters; names are stable (README.md). */
@@ -123,13 +139,16 @@ int shj_req_check(const void *buf, size_t len);
 /* The size of a successful reply to a request of this op. */
 size_t shj_rep_size(int op);
 
-/* Check a received reply against the request it answers: 0 or -errno. */
-int shj_rep_check(const void *buf, size_t len, const struct shj_req *req);
+/* Check a received reply against the request it answers and the session's
+ * nonce: 0, -ESTALE if it answers something else, or another -errno. */
+int shj_rep_check(const void *buf, size_t len, const struct shj_req *req,
+		  uint64_t nonce);
 
-/* Write the reply-queue name for pid's n-th queue: 0, or -ENAMETOOLONG. */
-int shj_reply_queue_name(char *buf, size_t size, pid_t pid, unsigned int n);
+/* Write the name of pid's n-th request (kind 'q') or reply (kind 'r')
+ * queue: 0, or -ENAMETOOLONG. */
+int shj_queue_name(char *buf, size_t size, pid_t pid, unsigned int n, char kind);
 
-/* Does name have the form of a reply queue of pid? */
-int shj_reply_queue_valid(const char *name, pid_t pid);
+/* Does name have the form of a queue of pid of that kind? */
+int shj_queue_valid(const char *name, pid_t pid, char kind);
 
 #endif /* SHJ_PROTO_H */

@@ -1,22 +1,25 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Who may do what (the threat model is in README.md):
- * - HELLO opens a session only for a reply queue that is private (mode
- *   0600), owned by the uid that owns the claimed pid, and held open by that
- *   pid; the session's secret then travels only through that queue.
- * - Every other request must carry a live session's id, secret and pid.
+ * - The public queue only points the daemon to a client's request queue; it
+ *   opens nothing by itself and is never answered.
+ * - A session is a pair of queues private to the client's uid (mode 0600),
+ *   held open by the client process at the descriptors it named: what
+ *   arrives on the request queue was written by that uid (or root), and
+ *   replies go only to the reply queue its first message named.
  * - A process registers only its own threads; only the session that
  *   registered a thread changes or unregisters it. A root session may do
  *   both to any thread (admin).
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -24,14 +27,31 @@
 
 #include "server.h"
 
-static struct shj_session *session_find(struct shj_server *s, uint32_t id)
-{
-	unsigned int i;
+/* epoll data: what became readable, which slot, and the slot's generation
+ * (an event read in the same batch as the slot was freed is stale) */
+enum { EV_PUBLIC = 1, EV_REQUEST, EV_EXIT };
+#define EV(kind, idx, gen)	((uint64_t)(kind) << 56 | (uint64_t)(uint32_t)(gen) << 24 | (idx))
+#define EV_KIND(d)		((unsigned int)((d) >> 56))
+#define EV_GEN(d)		((uint32_t)((d) >> 24))
+#define EV_IDX(d)		((unsigned int)((d) & 0xffffff))
 
-	for (i = 0; id && i < s->max_sessions; i++)
-		if (s->sessions[i].id == id)
-			return &s->sessions[i];
-	return NULL;
+static int watch(struct shj_server *s, int fd, uint64_t data)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = data };
+
+	return epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
+}
+
+static int pidfd_open(pid_t pid, unsigned int flags)
+{
+	return (int)syscall(SYS_pidfd_open, pid, flags);
+}
+
+/* Does the process (or thread) of pidfd still hold its pid number? A zombie
+ * does: the number cannot be reused while this is true. */
+static int pidfd_alive(int pidfd)
+{
+	return syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0;
 }
 
 static struct shj_thread *thread_find(struct shj_server *s, pid_t tid)
@@ -59,29 +79,48 @@ static void thread_release(struct shj_server *s, struct shj_thread *t)
 	thread_forget(s, t);
 }
 
+/* Remove a dead client's queue, if name still is the one we hold. */
+static void unlink_queue(mqd_t q, const char *name)
+{
+	mqd_t again = mq_open(name, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	struct stat a, b;
+
+	if (again == (mqd_t)-1)
+		return;
+	if (!fstat(q, &a) && !fstat(again, &b) && a.st_dev == b.st_dev &&
+	    a.st_ino == b.st_ino)
+		mq_unlink(name);
+	mq_close(again);
+}
+
 /* End a session. exited: its process is gone, so are its threads, and its
- * reply queue is left for us to remove. */
+ * queues are left for us to remove. */
 static void session_end(struct shj_server *s, struct shj_session *ss, int exited)
 {
-	unsigned int i = 0;
+	unsigned int i = 0, idx = (unsigned int)(ss - s->sessions);
 
 	while (i < s->nthreads) {
-		if (s->threads[i].session != ss->id)
+		if (s->threads[i].session != idx)
 			i++;
 		else if (exited)
 			thread_forget(s, &s->threads[i]);
 		else
 			thread_release(s, &s->threads[i]);
 	}
+	if (exited) {
+		unlink_queue(ss->req, ss->req_name);
+		unlink_queue(ss->rep, ss->rep_name);
+	}
+	mq_close(ss->req);
 	mq_close(ss->rep);
-	if (exited)
-		mq_unlink(ss->rep_name);
 	close(ss->pidfd);
+	i = ss->gen + 1;
 	memset(ss, 0, sizeof(*ss));
+	ss->gen = i;
 }
 
-static void send_reply(struct shj_server *s, mqd_t q, const struct shj_req *req,
-		       int status, const struct shj_session *hello)
+static void reply_to(struct shj_server *s, mqd_t q, uint64_t nonce,
+		     const struct shj_req *req, int status, int daemon_pid)
 {
 	struct shj_rep rep = {
 		.version = SHJ_PROTO_VERSION,
@@ -89,129 +128,176 @@ static void send_reply(struct shj_server *s, mqd_t q, const struct shj_req *req,
 		.size = sizeof(rep),
 		.seq = req->seq,
 		.status = status,
+		.nonce = nonce,
+		.daemon_pid = daemon_pid,
 	};
 
 	if (status)
 		s->stats.errors++;
-	if (hello) {
-		rep.session = hello->id;
-		rep.secret = hello->secret;
-		rep.daemon_pid = getpid();
-	}
 	/* Non-blocking: a client that does not read its queue loses replies,
 	 * it cannot stall the daemon. */
 	mq_send(q, (const char *)&rep, sizeof(rep), 0);
 }
 
-/* uid owning process pid, or -1 */
-static uid_t pid_uid(pid_t pid)
+static void send_reply(struct shj_server *s, struct shj_session *ss,
+		       const struct shj_req *req, int status)
 {
-	char path[32];
-	struct stat st;
-
-	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
-	return stat(path, &st) ? (uid_t)-1 : st.st_uid;
+	reply_to(s, ss->rep, ss->nonce, req, status, 0);
 }
 
-/* Does process pid hold the message queue name open? */
-static int holds_queue(pid_t pid, const char *name)
+/* The effective uid of process pid, or (uid_t)-1. */
+static uid_t pid_euid(pid_t pid)
 {
-	char dir[32], path[300], link[SHJ_QUEUE_NAME_MAX + 16];
-	struct dirent *de;
-	int found = 0;
-	ssize_t n;
-	DIR *d;
+	char path[32], line[128];
+	unsigned int r, e;
+	uid_t uid = (uid_t)-1;
+	FILE *f;
 
-	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
-	d = opendir(dir);
-	if (!d)
-		return 0;
-	while (!found && (de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		n = readlink(path, link, sizeof(link) - 1);
-		if (n <= 0)
-			continue;
-		link[n] = '\0';
-		found = !strcmp(link, name);
-	}
-	closedir(d);
-	return found;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return uid;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Uid: %u %u", &r, &e) == 2) {
+			uid = e;
+			break;
+		}
+	fclose(f);
+	return uid;
 }
 
 /*
- * The reply queue a request names, opened for writing if it can be trusted
- * as the claimed pid's: private, owned by that pid's uid, held open by that
- * pid. Returns the queue or (mqd_t)-1; *uid gets the owner.
+ * Open a client's queue by name (flags: O_RDONLY or O_WRONLY), if it is the
+ * one pid holds open at descriptor fd, private to uid. A queue we read must
+ * fit our buffer. Returns the queue, its stat in *st; or (mqd_t)-1.
  */
-static mqd_t trusted_reply_queue(const struct shj_req *req, uid_t *uid)
+static mqd_t open_client_queue(const char *name, int flags, pid_t pid, int fd,
+			       uid_t uid, struct stat *st)
 {
-	struct stat st;
+	struct mq_attr attr;
+	struct stat held;
+	char path[64];
 	mqd_t q;
 
-	q = mq_open(req->reply_queue, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	q = mq_open(name, flags | O_NONBLOCK | O_CLOEXEC);
 	if (q == (mqd_t)-1)
 		return q;
-	*uid = pid_uid(req->pid);
-	if (fstat(q, &st) || st.st_uid != *uid || (st.st_mode & 077) ||
-	    !holds_queue(req->pid, req->reply_queue)) {
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+	if (fstat(q, st) || st->st_uid != uid || (st->st_mode & 077) ||
+	    stat(path, &held) || held.st_dev != st->st_dev ||
+	    held.st_ino != st->st_ino || mq_getattr(q, &attr) ||
+	    (flags == O_RDONLY && attr.mq_msgsize > SHJ_MSG_MAX)) {
 		mq_close(q);
 		return (mqd_t)-1;
 	}
 	return q;
 }
 
-static unsigned int sessions_of(const struct shj_server *s, uid_t uid)
+static int session_quota(const struct shj_server *s, uid_t uid)
 {
-	unsigned int i, n = 0;
+	unsigned int i, used = 0, mine = 0;
 
-	for (i = 0; i < s->max_sessions; i++)
-		n += s->sessions[i].id && s->sessions[i].uid == uid;
-	return n;
+	for (i = 0; i < s->lim.sessions; i++) {
+		used += s->sessions[i].used;
+		mine += s->sessions[i].used && s->sessions[i].uid == uid;
+	}
+	if (used >= s->lim.sessions)
+		return -ENOSPC;
+	if (uid != 0 && (used + s->lim.sessions_root >= s->lim.sessions ||
+			 mine >= s->lim.sessions_per_uid))
+		return -ENOSPC;
+	return 0;
 }
 
-static void do_hello(struct shj_server *s, const struct shj_req *req)
+static struct shj_session *session_of_queue(struct shj_server *s,
+					    const struct stat *st)
 {
-	struct shj_session tmp = { .pidfd = -1 }, *ss = NULL;
 	unsigned int i;
-	int err = 0;
 
-	tmp.rep = trusted_reply_queue(req, &tmp.uid);
-	if (tmp.rep == (mqd_t)-1) {
-		s->stats.dropped++;
-		return;
-	}
-	for (i = 0; i < s->max_sessions && !ss; i++)
-		if (!s->sessions[i].id)
+	for (i = 0; i < s->lim.sessions; i++)
+		if (s->sessions[i].used && s->sessions[i].req_dev == st->st_dev &&
+		    s->sessions[i].req_ino == st->st_ino)
+			return &s->sessions[i];
+	return NULL;
+}
+
+/*
+ * HELLO, from anyone: open the request queue it names if the claimed pid
+ * holds it and it is private to that pid's uid; its first message (OPEN,
+ * written by that uid) names the reply queue, which must pass the same
+ * checks. Nothing is sent anywhere before both did.
+ */
+static void do_hello(struct shj_server *s, const struct shj_req *hello)
+{
+	struct shj_session tmp = { .req = (mqd_t)-1, .rep = (mqd_t)-1 }, *ss = NULL;
+	union { struct shj_req req; char buf[SHJ_MSG_MAX]; } m;
+	struct stat st;
+	unsigned int i;
+	ssize_t n;
+	int err;
+
+	tmp.pid = hello->pid;
+	tmp.pidfd = pidfd_open(hello->pid, 0);
+	if (tmp.pidfd < 0)
+		goto drop;
+	tmp.uid = pid_euid(hello->pid);
+	tmp.req = open_client_queue(hello->queue, O_RDONLY, hello->pid, hello->fd,
+				    tmp.uid, &st);
+	/* the pidfd was opened first: if the process still holds its pid,
+	 * the /proc checks were about it */
+	if (tmp.req == (mqd_t)-1 || !pidfd_alive(tmp.pidfd) ||
+	    session_of_queue(s, &st))
+		goto drop;
+	tmp.req_dev = st.st_dev;
+	tmp.req_ino = st.st_ino;
+	n = mq_receive(tmp.req, m.buf, sizeof(m.buf), NULL);
+	if (n < 0 || shj_req_check(m.buf, (size_t)n) || m.req.op != SHJ_OP_OPEN ||
+	    m.req.pid != hello->pid)
+		goto drop;
+	tmp.rep = open_client_queue(m.req.queue, O_WRONLY, hello->pid, m.req.fd,
+				    tmp.uid, &st);
+	if (tmp.rep == (mqd_t)-1)
+		goto drop;
+	/* from here on the client's own reply queue hears how it went */
+	tmp.nonce = m.req.nonce;
+	for (i = 0; i < s->lim.sessions && !ss; i++)
+		if (!s->sessions[i].used)
 			ss = &s->sessions[i];
-	tmp.pidfd = (int)syscall(SYS_pidfd_open, req->pid, 0);
-	if (!ss || sessions_of(s, tmp.uid) >= s->max_sessions_per_uid)
-		err = -ENOSPC;
-	else if (tmp.pidfd < 0)
-		err = -ESRCH;
-	else if (getrandom(&tmp.secret, sizeof(tmp.secret), 0) != sizeof(tmp.secret))
-		err = -EAGAIN;
-	if (err) {
-		send_reply(s, tmp.rep, req, err, NULL);
-		mq_close(tmp.rep);
-		if (tmp.pidfd >= 0)
-			close(tmp.pidfd);
-		return;
+	err = !ss ? -ENOSPC : session_quota(s, tmp.uid);
+	if (!err)
+		err = watch(s, (int)tmp.req, EV(EV_REQUEST, ss - s->sessions, ss->gen));
+	if (!err) {
+		err = watch(s, tmp.pidfd, EV(EV_EXIT, ss - s->sessions, ss->gen));
+		if (err)
+			epoll_ctl(s->epfd, EPOLL_CTL_DEL, (int)tmp.req, NULL);
 	}
-	tmp.pid = req->pid;
-	do
-		tmp.id = ++s->last_id;
-	while (!tmp.id || session_find(s, tmp.id));
-	snprintf(tmp.rep_name, sizeof(tmp.rep_name), "%s", req->reply_queue);
+	if (err) {
+		reply_to(s, tmp.rep, tmp.nonce, &m.req, err, 0);
+		goto out;
+	}
+	snprintf(tmp.req_name, sizeof(tmp.req_name), "%s", hello->queue);
+	snprintf(tmp.rep_name, sizeof(tmp.rep_name), "%s", m.req.queue);
+	tmp.used = 1;
+	tmp.gen = ss->gen;
 	*ss = tmp;
 	s->stats.sessions++;
-	send_reply(s, ss->rep, req, 0, ss);
+	reply_to(s, ss->rep, ss->nonce, &m.req, 0, getpid());
+	return;
+drop:
+	s->stats.dropped++;
+out:
+	if (tmp.req != (mqd_t)-1)
+		mq_close(tmp.req);
+	if (tmp.rep != (mqd_t)-1)
+		mq_close(tmp.rep);
+	if (tmp.pidfd >= 0)
+		close(tmp.pidfd);
 }
 
-static int may_change(const struct shj_session *ss, const struct shj_thread *t)
+static int may_change(const struct shj_server *s, const struct shj_session *ss,
+		      const struct shj_thread *t)
 {
-	return t->session == ss->id || ss->uid == 0;
+	return &s->sessions[t->session] == ss || ss->uid == 0;
 }
 
 static int do_register(struct shj_server *s, struct shj_session *ss,
@@ -239,7 +325,7 @@ static int do_register(struct shj_server *s, struct shj_session *ss,
 			return -EEXIST;
 		thread_forget(s, t);
 	}
-	if (s->nthreads >= s->max_threads)
+	if (s->nthreads >= s->lim.threads)
 		return -ENOSPC;
 
 	err = shj_task_write(s->sched.tasks_fd, req->tid, &task);
@@ -255,8 +341,8 @@ static int do_register(struct shj_server *s, struct shj_session *ss,
 		return err;
 	}
 	s->threads[s->nthreads++] = (struct shj_thread){
-		.tid = req->tid, .pid = tgid, .uid = pid_uid(tgid),
-		.session = ss->id, .state = task,
+		.tid = req->tid, .pid = tgid, .uid = pid_euid(tgid),
+		.session = (unsigned int)(ss - s->sessions), .state = task,
 	};
 	return 0;
 }
@@ -281,7 +367,7 @@ static int do_change(struct shj_server *s, struct shj_session *ss,
 		struct shj_thread *t = thread_find(s, tid);
 		struct shj_apply_entry *e;
 
-		err = !t ? -ENOENT : !may_change(ss, t) ? -EPERM : 0;
+		err = !t ? -ENOENT : !may_change(s, ss, t) ? -EPERM : 0;
 		if (err) {
 			first = first ? first : err;
 			continue;
@@ -327,6 +413,7 @@ static void send_page(struct shj_session *ss, const struct shj_req *req,
 		.op = req->op,
 		.size = sizeof(*pg),
 		.seq = req->seq,
+		.nonce = ss->nonce,
 	};
 	mq_send(ss->rep, (const char *)pg, sizeof(*pg), 0);
 }
@@ -396,8 +483,8 @@ static int do_list(struct shj_server *s, struct shj_session *ss,
 	return 0;
 }
 
-/* A request from a valid session; returns the status to answer with, or 1
- * when it answered itself. */
+/* A valid request of an open session; returns the status to answer with,
+ * or 1 when it answered itself. */
 static int serve_op(struct shj_server *s, struct shj_session *ss,
 		    const struct shj_req *req)
 {
@@ -411,7 +498,7 @@ static int serve_op(struct shj_server *s, struct shj_session *ss,
 
 		if (!t)
 			return -ENOENT;
-		if (!may_change(ss, t))
+		if (!may_change(s, ss, t))
 			return -EPERM;
 		thread_release(s, t);
 		return 0;
@@ -426,105 +513,103 @@ static int serve_op(struct shj_server *s, struct shj_session *ss,
 	case SHJ_OP_LIST:
 		err = do_list(s, ss, req);
 		return err ? err : 1;
+	case SHJ_OP_HELLO:
+	case SHJ_OP_OPEN:
+		return -EINVAL;	/* the session is open */
 	default:	/* SET_QOS, IDLE, RUNNABLE */
 		return do_change(s, ss, req);
 	}
 }
 
-static void handle_one(struct shj_server *s, const char *buf, ssize_t len)
+/* One message from a session's request queue: its uid wrote it. */
+static void handle_request(struct shj_server *s, struct shj_session *ss)
 {
-	struct shj_session *ss;
+	union { struct shj_req req; char buf[SHJ_MSG_MAX]; } m;
 	struct shj_req req;
-	mqd_t q;
-	uid_t uid;
+	ssize_t n;
 	int err;
 
+	n = mq_receive(ss->req, m.buf, sizeof(m.buf), NULL);
+	if (n < 0)
+		return;
 	s->stats.requests++;
-	if (len != sizeof(req)) {
-		s->stats.dropped++;
-		return;
-	}
-	err = shj_req_check(buf, (size_t)len);
-	memcpy(&req, buf, sizeof(req));
-	if (err || req.op == SHJ_OP_HELLO) {
-		ss = session_find(s, req.session);
-		if (!err)
-			do_hello(s, &req);
-		else if (ss && ss->secret == req.secret && ss->pid == req.pid)
-			send_reply(s, ss->rep, &req, err, NULL);
-		else
-			s->stats.dropped++;
-		return;
-	}
-	ss = session_find(s, req.session);
-	if (!ss || ss->secret != req.secret || ss->pid != req.pid) {
-		/* stale (-ENOTCONN) or forged (-EPERM): answer only where the
-		 * answer cannot reach anyone but the claimed pid's uid */
-		q = trusted_reply_queue(&req, &uid);
-		if (q == (mqd_t)-1) {
-			s->stats.dropped++;
-			return;
-		}
-		send_reply(s, q, &req, ss ? -EPERM : -ENOTCONN, NULL);
-		mq_close(q);
-		return;
-	}
-	if (req.op == SHJ_OP_BYE) {
-		send_reply(s, ss->rep, &req, 0, NULL);
+	err = shj_req_check(m.buf, (size_t)n);
+	/* what there is of the header, to address the answer */
+	memset(&req, 0, sizeof(req));
+	memcpy(&req, m.buf, (size_t)n < sizeof(req) ? (size_t)n : sizeof(req));
+	if (!err && req.op == SHJ_OP_BYE) {
+		send_reply(s, ss, &req, 0);
 		session_end(s, ss, 0);
 		return;
 	}
-	err = serve_op(s, ss, &req);
+	if (!err)
+		err = serve_op(s, ss, &req);
 	if (req.flags & SHJ_REQ_NOREPLY) {
 		if (err && !ss->deferred_err)
 			ss->deferred_err = err;
 		if (err)
 			s->stats.errors++;
 	} else if (err != 1) {
-		send_reply(s, ss->rep, &req, err, NULL);
+		send_reply(s, ss, &req, err);
 	}
 }
 
-int shj_server_handle(struct shj_server *s)
+static void handle_public(struct shj_server *s)
 {
-	char buf[sizeof(struct shj_req) + 64];
-	int handled = 0;
+	char buf[SHJ_MSG_MAX];
+	struct shj_req req;
 	ssize_t n;
 
-	while ((n = mq_receive(s->req, buf, sizeof(buf), NULL)) >= 0) {
-		handle_one(s, buf, n);
-		handled++;
+	n = mq_receive(s->pub, buf, sizeof(buf), NULL);
+	if (n < 0)
+		return;
+	s->stats.requests++;
+	memcpy(&req, buf, sizeof(req));
+	if (shj_req_check(buf, (size_t)n) || req.op != SHJ_OP_HELLO) {
+		s->stats.dropped++;
+		return;
 	}
-	return handled;
+	do_hello(s, &req);
 }
 
-int shj_server_pollfds(const struct shj_server *s, struct pollfd *fds, int max)
+int shj_server_handle(struct shj_server *s, unsigned int budget)
 {
-	unsigned int i;
-	int n = 0;
+	struct epoll_event ev[32];
+	unsigned int done = 0;
+	int n, i;
 
-	for (i = 0; i < s->max_sessions && n < max; i++) {
-		if (!s->sessions[i].id)
-			continue;
-		fds[n].fd = s->sessions[i].pidfd;
-		fds[n].events = POLLIN;
-		fds[n].revents = 0;
-		n++;
+	while (done < budget) {
+		n = epoll_wait(s->epfd, ev, budget - done < 32 ? (int)(budget - done) : 32, 0);
+		if (n <= 0)
+			break;
+		for (i = 0; i < n; i++) {
+			uint64_t d = ev[i].data.u64;
+			struct shj_session *ss;
+
+			done++;
+			if (EV_KIND(d) == EV_PUBLIC) {
+				handle_public(s);
+				continue;
+			}
+			ss = &s->sessions[EV_IDX(d)];
+			if (!ss->used || ss->gen != EV_GEN(d))
+				continue;	/* ended earlier in this batch */
+			if (EV_KIND(d) == EV_REQUEST)
+				handle_request(s, ss);
+			else
+				session_end(s, ss, 1);
+		}
 	}
-	return n;
+	return (int)done;
 }
 
-void shj_server_reap(struct shj_server *s, int fd)
+int shj_server_fd(const struct shj_server *s)
 {
-	unsigned int i;
-
-	for (i = 0; i < s->max_sessions; i++)
-		if (s->sessions[i].id && s->sessions[i].pidfd == fd)
-			session_end(s, &s->sessions[i], 1);
+	return s->epfd;
 }
 
 int shj_server_open(struct shj_server *s, const struct shj_sched *sched,
-		    unsigned int max_sessions, unsigned int max_threads)
+		    const struct shj_limits *lim)
 {
 	struct mq_attr attr = {
 		.mq_maxmsg = 256,
@@ -533,44 +618,49 @@ int shj_server_open(struct shj_server *s, const struct shj_sched *sched,
 	int err;
 
 	memset(s, 0, sizeof(*s));
+	s->pub = (mqd_t)-1;
 	s->sched = *sched;
-	s->max_sessions = max_sessions;
-	s->max_sessions_per_uid = max_sessions / 4 ? max_sessions / 4 : 1;
-	s->max_threads = max_threads;
-	s->sessions = calloc(max_sessions, sizeof(*s->sessions));
-	s->threads = calloc(max_threads, sizeof(*s->threads));
-	if (!s->sessions || !s->threads) {
-		err = -ENOMEM;
+	s->lim = *lim;
+	if (!s->lim.sessions || s->lim.sessions > 0xffffff || !s->lim.threads)
+		return -EINVAL;
+	s->sessions = calloc(s->lim.sessions, sizeof(*s->sessions));
+	s->threads = calloc(s->lim.threads, sizeof(*s->threads));
+	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (!s->sessions || !s->threads || s->epfd < 0) {
+		err = s->epfd < 0 ? -errno : -ENOMEM;
 		goto fail;
 	}
 	/* A queue left by a daemon that was killed is stale: we are the only
 	 * daemon (the scheduler attached), so replace it. */
 	mq_unlink(SHJ_REQUEST_QUEUE);
-	s->req = mq_open(SHJ_REQUEST_QUEUE,
+	s->pub = mq_open(SHJ_REQUEST_QUEUE,
 			 O_RDONLY | O_CREAT | O_EXCL | O_NONBLOCK | O_CLOEXEC,
 			 0622, &attr);
-	if (s->req == (mqd_t)-1 && errno == EINVAL) {
+	if (s->pub == (mqd_t)-1 && errno == EINVAL) {
 		/* deeper than fs.mqueue.msg_max needs CAP_SYS_RESOURCE */
 		FILE *f = fopen("/proc/sys/fs/mqueue/msg_max", "re");
 
 		if (f && fscanf(f, "%ld", &attr.mq_maxmsg) == 1 && attr.mq_maxmsg > 0)
-			s->req = mq_open(SHJ_REQUEST_QUEUE,
+			s->pub = mq_open(SHJ_REQUEST_QUEUE,
 					 O_RDONLY | O_CREAT | O_EXCL | O_NONBLOCK | O_CLOEXEC,
 					 0622, &attr);
 		if (f)
 			fclose(f);
 	}
-	if (s->req == (mqd_t)-1) {
+	if (s->pub == (mqd_t)-1) {
 		err = -errno;
 		goto fail;
 	}
-	if (fchmod(s->req, 0622)) {	/* umask must not narrow it */
+	/* umask must not narrow it */
+	if (fchmod(s->pub, 0622) || watch(s, s->pub, EV(EV_PUBLIC, 0, 0))) {
 		err = -errno;
 		shj_server_close(s);
 		return err;
 	}
 	return 0;
 fail:
+	if (s->epfd >= 0)
+		close(s->epfd);
 	free(s->sessions);
 	free(s->threads);
 	return err;
@@ -580,11 +670,12 @@ void shj_server_close(struct shj_server *s)
 {
 	unsigned int i;
 
-	for (i = 0; i < s->max_sessions; i++)
-		if (s->sessions[i].id)
+	for (i = 0; i < s->lim.sessions; i++)
+		if (s->sessions[i].used)
 			session_end(s, &s->sessions[i], 0);
-	mq_close(s->req);
+	mq_close(s->pub);
 	mq_unlink(SHJ_REQUEST_QUEUE);
+	close(s->epfd);
 	free(s->sessions);
 	free(s->threads);
 	s->sessions = NULL;

@@ -1,41 +1,44 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* shinjukud's side of the protocol: the request queue, client sessions, the
- * threads they registered and who may do what to them. Single-threaded: the
- * caller's loop calls shj_server_handle() when the request queue is readable
- * and shj_server_reap() when a client process has exited. */
+/* shinjukud's side of the protocol: the public queue, client sessions on
+ * their own queues, the threads they registered and who may do what to
+ * them. Single-threaded: the caller's loop waits for shj_server_fd() to be
+ * readable and calls shj_server_handle(), which serves a bounded amount. */
 #ifndef SHJ_SERVER_H
 #define SHJ_SERVER_H
 
 #include <mqueue.h>
-#include <poll.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "proto.h"
 #include "tasks.h"
 
 struct shj_session {
-	uint32_t id;		/* 0: free slot */
-	uint64_t secret;
+	uint32_t gen;		/* bumped when the slot is freed */
+	int used;
 	pid_t pid;
-	uid_t uid;
+	uid_t uid;		/* owner of its queues */
 	int pidfd;		/* readable once the client process exits */
 	int deferred_err;	/* first error of a one-way request, for SYNC */
-	mqd_t rep;
-	char rep_name[SHJ_QUEUE_NAME_MAX];
+	uint64_t nonce;		/* from OPEN: in every reply */
+	mqd_t req, rep;
+	dev_t req_dev;		/* the request queue, to know it again */
+	ino_t req_ino;
+	char req_name[SHJ_QUEUE_NAME_MAX], rep_name[SHJ_QUEUE_NAME_MAX];
 };
 
 struct shj_thread {
 	pid_t tid, pid;
 	uid_t uid;		/* of its process at registration */
-	uint32_t session;	/* the session that registered it */
+	unsigned int session;	/* the session that registered it (index) */
 	struct shj_task state;	/* as written into shj_tasks */
 };
 
 struct shj_server_stats {
 	uint64_t requests;	/* messages received */
 	uint64_t errors;	/* answered with an error */
-	uint64_t dropped;	/* invalid with no trusted reply path */
+	uint64_t dropped;	/* invalid, on the public queue */
 	uint64_t sessions;	/* opened */
 	uint64_t marks;		/* idle/runnable marks applied */
 };
@@ -52,27 +55,34 @@ struct shj_sched {
 	void *ctx;
 };
 
+/* What clients may hold at once. */
+struct shj_limits {
+	unsigned int sessions;		/* in all */
+	unsigned int sessions_per_uid;	/* root: no limit but sessions */
+	unsigned int sessions_root;	/* of sessions, kept for root (shjctl) */
+	unsigned int threads;		/* registered */
+};
+
 struct shj_server {
-	mqd_t req;
+	mqd_t pub;		/* the public queue: HELLO only */
+	int epfd;		/* the public queue, session queues, pidfds */
 	struct shj_sched sched;
-	unsigned int max_sessions, max_sessions_per_uid, max_threads;
+	struct shj_limits lim;
 	struct shj_session *sessions;
 	struct shj_thread *threads;
 	unsigned int nthreads;
-	uint32_t last_id;
 	struct shj_server_stats stats;
 };
 
-/* Create the request queue (replacing a stale one) and the tables. 0/-errno */
+/* Create the public queue (replacing a stale one) and the tables. 0/-errno */
 int shj_server_open(struct shj_server *s, const struct shj_sched *sched,
-		    unsigned int max_sessions, unsigned int max_threads);
+		    const struct shj_limits *lim);
 /* End every session (threads back to SCHED_OTHER) and remove the queue. */
 void shj_server_close(struct shj_server *s);
-/* Serve every request waiting in the queue; returns how many. */
-int shj_server_handle(struct shj_server *s);
-/* Fill fds with the pidfds of live sessions; returns how many. */
-int shj_server_pollfds(const struct shj_server *s, struct pollfd *fds, int max);
-/* End the session whose pidfd is fd (its process exited). */
-void shj_server_reap(struct shj_server *s, int fd);
+/* Readable when there is something to serve. */
+int shj_server_fd(const struct shj_server *s);
+/* Serve what is ready, at most budget events (a request, an exit), one per
+ * queue in turn; returns how many. */
+int shj_server_handle(struct shj_server *s, unsigned int budget);
 
 #endif

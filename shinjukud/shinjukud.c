@@ -46,6 +46,7 @@ enum {
 };
 
 #define MAX_SESSIONS	256
+#define ROOT_SESSIONS	4		/* of those, kept for root (shjctl) */
 #define MAX_THREADS	65536		/* default of --max-threads */
 #define MAX_THREADS_MAX	4194304		/* the kernel's PID_MAX_LIMIT */
 #define WATCHDOG_MS_MAX	30000		/* sched_ext's own limit */
@@ -479,25 +480,38 @@ static double now_secs(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Requests served between two looks at signals, exits and the kernel. */
+#define BUDGET		256
+#define BUSY_SLICE_NS	10000000	/* --busy-poll: look every 10 ms */
+
+static unsigned long long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec;
+}
+
 /* Serve until a signal or the kernel's ejection. */
 static int serve(struct daemon *d, int sigfd)
 {
 	struct shj_server *srv = &d->srv;
-	struct pollfd fds[2 + MAX_SESSIONS];
 	double next_stats = now_secs() + opt.stats_secs;
-	int n, i;
+	unsigned long long end;
+	struct pollfd fds[2];
+	int i;
 
 	for (;;) {
 		fds[0] = (struct pollfd){ .fd = sigfd, .events = POLLIN };
-		fds[1] = (struct pollfd){ .fd = (int)srv->req, .events = POLLIN };
-		n = 2 + shj_server_pollfds(srv, fds + 2, MAX_SESSIONS);
-		/* --busy-poll: drain the queue without sleeping, and look at
-		 * the rest (signals, exits) every so often */
-		for (i = 0; opt.busy_poll && i < 100000; i++)
-			if (shj_server_handle(srv))
-				i = 0;
+		fds[1] = (struct pollfd){ .fd = shj_server_fd(srv), .events = POLLIN };
+		/* --busy-poll: serve without sleeping for a while, then look
+		 * at the rest, however many requests keep coming */
+		if (opt.busy_poll)
+			for (end = now_ns() + BUSY_SLICE_NS, i = 0;
+			     (i & 63) || now_ns() < end; i++)
+				shj_server_handle(srv, BUDGET);
 		/* the exit info is polled: the kernel has no fd to wait on */
-		if (poll(fds, (nfds_t)n, opt.busy_poll ? 0 : 100) < 0 && errno != EINTR) {
+		if (poll(fds, 2, opt.busy_poll ? 0 : 100) < 0 && errno != EINTR) {
 			logmsg("poll: %s", strerror(errno));
 			return EXIT_RUNTIME;
 		}
@@ -511,10 +525,7 @@ static int serve(struct daemon *d, int sigfd)
 			return EXIT_OK;
 		}
 		if (fds[1].revents)
-			shj_server_handle(srv);
-		for (i = 2; i < n; i++)
-			if (fds[i].revents)
-				shj_server_reap(srv, fds[i].fd);
+			shj_server_handle(srv, BUDGET);
 		if (opt.stats_secs && now_secs() >= next_stats) {
 			print_stats(d);
 			next_stats += opt.stats_secs;
@@ -527,6 +538,11 @@ int main(int argc, char **argv)
 	static struct daemon d;
 	struct shinjuku_bpf *skel = NULL;
 	struct bpf_link *link = NULL;
+	struct shj_limits lim = {
+		.sessions = MAX_SESSIONS,
+		.sessions_per_uid = MAX_SESSIONS / 4,
+		.sessions_root = ROOT_SESSIONS,
+	};
 	struct shj_sched sched;
 	int ret, err, sigfd, ncpus;
 
@@ -617,8 +633,8 @@ serve:
 	sched.collect = collect_stats;
 	sched.ctx = &d;
 	d.skel = skel;
-	err = shj_server_open(&d.srv, &sched, MAX_SESSIONS,
-			      (unsigned int)opt.max_threads);
+	lim.threads = (unsigned int)opt.max_threads;
+	err = shj_server_open(&d.srv, &sched, &lim);
 	if (err) {
 		logmsg("cannot create the request queue %s: %s",
 		       SHJ_REQUEST_QUEUE, strerror(-err));

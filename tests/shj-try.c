@@ -17,8 +17,8 @@
  *   sleep MS           pause
  *   hold               print "holding" and sleep until killed
  *   wait FILE          pause until FILE exists
- *   stale | forged     send a request with an unknown session / a known
- *                      session id and a wrong secret, print the answer
+ *   hijack PID         as an attacker: HELLOs naming PID's queues (see
+ *                      hijack())
  *   flood N            send N malformed messages to the request queue
  */
 #define _GNU_SOURCE
@@ -114,26 +114,49 @@ static pid_t tid_arg(const char *s)
 	return !strcmp(s, "self") ? gettid() : (pid_t)atoi(s);
 }
 
-/* A request outside the library's session: unknown (stale) or with a wrong
- * secret (forged). */
-static int odd_session(int forged)
+/*
+ * Another uid's attack on process pid's session: HELLOs on the public queue
+ * naming pid's request queues (each name and descriptor it may use), and
+ * the old protocol's kind of HELLO, naming its reply queues. Prints how
+ * many were sent and how many of pid's queues we could open ourselves.
+ */
+static int hijack(pid_t pid)
 {
-	struct shj_conn c = SHJ_CONN_INIT;
+	mqd_t q = mq_open(SHJ_REQUEST_QUEUE, O_WRONLY);
+	int n, fd, sent = 0, opened = 0;
 	struct shj_req req;
-	struct shj_rep rep;
-	int err = shj_conn_open(&c, sizeof(rep));
+	unsigned int kind;
 
-	if (err)
-		return err;
-	if (forged)
-		c.secret ^= 0x5a5a5a5a5a5a5a5aULL;
-	else
-		c.session += 1000000;
-	memset(&req, 0, sizeof(req));
-	req.op = SHJ_OP_SYNC;
-	err = shj_conn_call(&c, &req, &rep, sizeof(rep));
-	shj_conn_drop(&c);
-	return err;
+	if (q == (mqd_t)-1)
+		return -errno;
+	for (n = 0; n < 4; n++) {
+		for (kind = 0; kind < 2; kind++) {
+			char name[SHJ_QUEUE_NAME_MAX];
+			mqd_t mine;
+
+			shj_queue_name(name, sizeof(name), pid, (unsigned int)n,
+				       kind ? 'r' : 'q');
+			mine = mq_open(name, kind ? O_WRONLY : O_RDONLY);
+			if (mine != (mqd_t)-1) {
+				opened++;
+				mq_close(mine);
+			}
+			for (fd = 0; fd < 32; fd++) {
+				memset(&req, 0, sizeof(req));
+				req.version = SHJ_PROTO_VERSION;
+				req.op = kind ? SHJ_OP_OPEN : SHJ_OP_HELLO;
+				req.size = sizeof(req);
+				req.seq = 1;
+				req.pid = pid;
+				req.fd = fd;
+				memcpy(req.queue, name, sizeof(req.queue));
+				sent += mq_send(q, (const char *)&req, sizeof(req), 0) == 0;
+			}
+		}
+	}
+	mq_close(q);
+	printf("hijack: sent %d, opened %d\n", sent, opened);
+	return 0;
 }
 
 static int flood(int n)
@@ -237,8 +260,9 @@ int main(int argc, char **argv)
 			printf("holding\n");
 			for (;;)
 				pause();
-		} else if (!strcmp(cmd, "stale") || !strcmp(cmd, "forged")) {
-			printf("%s -> %s\n", cmd, ename(odd_session(cmd[0] == 'f')));
+		} else if (!strcmp(cmd, "hijack")) {
+			printf("hijack %s -> %s\n", a, ename(hijack(atoi(a))));
+			i++;
 		} else if (!strcmp(cmd, "flood")) {
 			err = flood(atoi(a));
 			if (err)

@@ -22,12 +22,13 @@ static struct shj_req good(int op)
 	r.op = (uint16_t)op;
 	r.size = sizeof(r);
 	r.seq = 7;
-	r.pid = 1234;
-	strcpy(r.reply_queue, "/shj-1234-0");
-	if (op != SHJ_OP_HELLO) {
-		r.session = 3;
-		r.secret = 0x1122334455667788ULL;
+	if (op == SHJ_OP_HELLO || op == SHJ_OP_OPEN) {
+		r.pid = 1234;
+		r.fd = 5;
+		strcpy(r.queue, op == SHJ_OP_HELLO ? "/shj-1234-0q" : "/shj-1234-0r");
 	}
+	if (op == SHJ_OP_OPEN)
+		r.nonce = 0x1122334455667788ULL;
 	if (uses_tid(op))
 		r.tid = 1235;
 	if (op == SHJ_OP_REGISTER || op == SHJ_OP_SET_QOS)
@@ -70,13 +71,13 @@ START_TEST(test_bad_header)
 	ck_assert_int_eq(check(&r), -EOPNOTSUPP);
 	r.op = 0xffff;
 	ck_assert_int_eq(check(&r), -EOPNOTSUPP);
-	r = good(SHJ_OP_REGISTER);
+	r = good(SHJ_OP_HELLO);
 	r.pid = 0;
 	ck_assert_int_eq(check(&r), -EINVAL);
 	r.pid = -5;
 	ck_assert_int_eq(check(&r), -EINVAL);
-	r = good(SHJ_OP_REGISTER);
-	r.session = 0;		/* only HELLO goes without a session */
+	r = good(SHJ_OP_OPEN);
+	r.fd = -1;
 	ck_assert_int_eq(check(&r), -EINVAL);
 }
 END_TEST
@@ -166,24 +167,43 @@ END_TEST
 START_TEST(test_hello_fields)
 {
 	struct shj_req r = good(SHJ_OP_HELLO);
+	int op;
 
-	r.session = 1;
+	r.nonce = 1;		/* HELLO carries nothing but where to look */
 	ck_assert_int_eq(check(&r), -EINVAL);
 	r = good(SHJ_OP_HELLO);
-	r.secret = 1;
+	strcpy(r.queue, "/shj-999-0q");	/* another pid's name */
 	ck_assert_int_eq(check(&r), -EINVAL);
 	r = good(SHJ_OP_HELLO);
-	strcpy(r.reply_queue, "/shj-999-0");	/* another pid's name */
+	strcpy(r.queue, "/shj-1234-0r");	/* HELLO names a request queue */
 	ck_assert_int_eq(check(&r), -EINVAL);
-	r = good(SHJ_OP_IDLE);
-	strcpy(r.reply_queue, "/shinjukud");	/* every request names its queue */
-	ck_assert_int_eq(check(&r), -EINVAL);
-	r = good(SHJ_OP_HELLO);
-	memset(r.reply_queue, 'a', sizeof(r.reply_queue));	/* no NUL */
+	r = good(SHJ_OP_OPEN);
+	strcpy(r.queue, "/shj-1234-0q");	/* OPEN names a reply queue */
 	ck_assert_int_eq(check(&r), -EINVAL);
 	r = good(SHJ_OP_HELLO);
-	r.reply_queue[0] = '\0';
+	strcpy(r.queue, "/shinjukud");
 	ck_assert_int_eq(check(&r), -EINVAL);
+	r = good(SHJ_OP_HELLO);
+	memset(r.queue, 'a', sizeof(r.queue));	/* no NUL */
+	ck_assert_int_eq(check(&r), -EINVAL);
+	r = good(SHJ_OP_HELLO);
+	r.queue[0] = '\0';
+	ck_assert_int_eq(check(&r), -EINVAL);
+	/* the connection's fields belong to HELLO and OPEN only */
+	for (op = SHJ_OP_BYE; op < SHJ_OP_MAX; op++) {
+		r = good(op);
+		r.pid = 1234;
+		ck_assert_int_eq(check(&r), -EINVAL);
+		r = good(op);
+		r.fd = 3;
+		ck_assert_int_eq(check(&r), -EINVAL);
+		r = good(op);
+		r.nonce = 3;
+		ck_assert_int_eq(check(&r), -EINVAL);
+		r = good(op);
+		r.queue[5] = 'x';
+		ck_assert_int_eq(check(&r), -EINVAL);
+	}
 }
 END_TEST
 
@@ -191,17 +211,25 @@ START_TEST(test_queue_names)
 {
 	char buf[SHJ_QUEUE_NAME_MAX];
 
-	ck_assert_int_eq(shj_reply_queue_name(buf, sizeof(buf), 42, 3), 0);
-	ck_assert_str_eq(buf, "/shj-42-3");
-	ck_assert_int_eq(shj_reply_queue_valid(buf, 42), 1);
-	ck_assert_int_eq(shj_reply_queue_valid(buf, 4), 0);
-	ck_assert_int_eq(shj_reply_queue_valid("/shj-42-", 42), 0);
-	ck_assert_int_eq(shj_reply_queue_valid("/shj-42-3x", 42), 0);
-	ck_assert_int_eq(shj_reply_queue_valid("/shj-42-3/../x", 42), 0);
-	ck_assert_int_eq(shj_reply_queue_valid("/shinjukud", 42), 0);
-	ck_assert_int_eq(shj_reply_queue_name(buf, 4, 42, 3), -ENAMETOOLONG);
+	ck_assert_int_eq(shj_queue_name(buf, sizeof(buf), 42, 3, 'q'), 0);
+	ck_assert_str_eq(buf, "/shj-42-3q");
+	ck_assert_int_eq(shj_queue_valid(buf, 42, 'q'), 1);
+	ck_assert_int_eq(shj_queue_valid(buf, 42, 'r'), 0);
+	ck_assert_int_eq(shj_queue_valid(buf, 4, 'q'), 0);
+	ck_assert_int_eq(shj_queue_name(buf, sizeof(buf), 42, 3, 'r'), 0);
+	ck_assert_str_eq(buf, "/shj-42-3r");
+	ck_assert_int_eq(shj_queue_valid("/shj-42-q", 42, 'q'), 0);
+	ck_assert_int_eq(shj_queue_valid("/shj-42-3", 42, 'q'), 0);
+	ck_assert_int_eq(shj_queue_valid("/shj-42-3qq", 42, 'q'), 0);
+	ck_assert_int_eq(shj_queue_valid("/shj-42-3x", 42, 'x'), 0);
+	ck_assert_int_eq(shj_queue_valid("/shj-42-3/../xq", 42, 'q'), 0);
+	ck_assert_int_eq(shj_queue_valid("/shinjukud", 42, 'q'), 0);
+	ck_assert_int_eq(shj_queue_name(buf, 4, 42, 3, 'q'), -ENAMETOOLONG);
+	ck_assert_int_eq(shj_queue_name(buf, sizeof(buf), 42, 3, 'x'), -EINVAL);
 }
 END_TEST
+
+#define NONCE 0x0123456789abcdefULL
 
 static struct shj_rep rep_for(const struct shj_req *q)
 {
@@ -212,6 +240,7 @@ static struct shj_rep rep_for(const struct shj_req *q)
 	r.op = q->op;
 	r.size = sizeof(r);
 	r.seq = q->seq;
+	r.nonce = NONCE;
 	return r;
 }
 
@@ -221,16 +250,22 @@ START_TEST(test_reply_check)
 	struct shj_rep r = rep_for(&q);
 
 	r.status = -EPERM;
-	ck_assert_int_eq(shj_rep_check(&r, sizeof(r), &q), 0);
-	ck_assert_int_eq(shj_rep_check(&r, sizeof(r) - 1, &q), -EBADMSG);
+	ck_assert_int_eq(shj_rep_check(&r, sizeof(r), &q, NONCE), 0);
+	ck_assert_int_eq(shj_rep_check(&r, sizeof(r) - 1, &q, NONCE), -EBADMSG);
 	r.seq++;
-	ck_assert_int_eq(shj_rep_check(&r, sizeof(r), &q), -ESTALE);
+	ck_assert_int_eq(shj_rep_check(&r, sizeof(r), &q, NONCE), -ESTALE);
 	r.seq = q.seq;
+	r.op = SHJ_OP_SYNC;
+	ck_assert_int_eq(shj_rep_check(&r, sizeof(r), &q, NONCE), -ESTALE);
+	r.op = q.op;
+	/* the right op and seq, but not from our session: not the answer */
+	ck_assert_int_eq(shj_rep_check(&r, sizeof(r), &q, NONCE ^ 1), -ESTALE);
+	ck_assert_int_eq(shj_rep_check(&r, sizeof(r), &q, 0), -ESTALE);
 	r.status = 5;
-	ck_assert_int_eq(shj_rep_check(&r, sizeof(r), &q), -EBADMSG);
+	ck_assert_int_eq(shj_rep_check(&r, sizeof(r), &q, NONCE), -EBADMSG);
 	r.status = 0;
 	r.version = 99;
-	ck_assert_int_eq(shj_rep_check(&r, sizeof(r), &q), -EPROTO);
+	ck_assert_int_eq(shj_rep_check(&r, sizeof(r), &q, NONCE), -EPROTO);
 }
 END_TEST
 
@@ -243,28 +278,28 @@ START_TEST(test_pages)
 	pg.rep = rep_for(&q);
 	pg.rep.size = sizeof(pg);
 	pg.count = SHJ_KV_PER_PAGE;
-	ck_assert_int_eq(shj_rep_check(&pg, sizeof(pg), &q), 0);
+	ck_assert_int_eq(shj_rep_check(&pg, sizeof(pg), &q, NONCE), 0);
 	pg.count = SHJ_KV_PER_PAGE + 1;
-	ck_assert_int_eq(shj_rep_check(&pg, sizeof(pg), &q), -EBADMSG);
+	ck_assert_int_eq(shj_rep_check(&pg, sizeof(pg), &q, NONCE), -EBADMSG);
 	q = good(SHJ_OP_LIST);
 	pg.rep.op = q.op;
 	pg.count = SHJ_THREADS_PER_PAGE;
-	ck_assert_int_eq(shj_rep_check(&pg, sizeof(pg), &q), 0);
+	ck_assert_int_eq(shj_rep_check(&pg, sizeof(pg), &q, NONCE), 0);
 	pg.count = SHJ_THREADS_PER_PAGE + 1;
-	ck_assert_int_eq(shj_rep_check(&pg, sizeof(pg), &q), -EBADMSG);
+	ck_assert_int_eq(shj_rep_check(&pg, sizeof(pg), &q, NONCE), -EBADMSG);
 	pg.count = 0;
 	pg.rep.size = sizeof(pg.rep);	/* size field disagrees with length */
-	ck_assert_int_eq(shj_rep_check(&pg, sizeof(pg), &q), -EBADMSG);
+	ck_assert_int_eq(shj_rep_check(&pg, sizeof(pg), &q, NONCE), -EBADMSG);
 	/* an error comes as a plain reply; a success must carry the page */
 	pg.rep.status = -EMSGSIZE;
-	ck_assert_int_eq(shj_rep_check(&pg.rep, sizeof(pg.rep), &q), 0);
+	ck_assert_int_eq(shj_rep_check(&pg.rep, sizeof(pg.rep), &q, NONCE), 0);
 	pg.rep.status = 0;
-	ck_assert_int_eq(shj_rep_check(&pg.rep, sizeof(pg.rep), &q), -EBADMSG);
+	ck_assert_int_eq(shj_rep_check(&pg.rep, sizeof(pg.rep), &q, NONCE), -EBADMSG);
 	/* a page answering a request that wants a plain reply */
 	q = good(SHJ_OP_IDLE);
 	pg.rep.op = q.op;
 	pg.rep.size = sizeof(pg);
-	ck_assert_int_eq(shj_rep_check(&pg, sizeof(pg), &q), -EBADMSG);
+	ck_assert_int_eq(shj_rep_check(&pg, sizeof(pg), &q, NONCE), -EBADMSG);
 }
 END_TEST
 

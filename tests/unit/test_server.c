@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <mqueue.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -35,26 +36,77 @@ typedef __u64 u64;
 static struct shinjuku_bpf *skel;
 static struct shj_server srv;
 static pthread_t server_thread;
-static volatile int stop;
+static volatile int stop, paused, server_idle;
 static char try_path[PATH_MAX], go_file[64];
 
+/* The daemon's loop; paused: it serves nothing (as if stopped). */
 static void *serve(void *arg)
 {
-	struct pollfd fds[1 + 16];
-	int n, i;
+	struct pollfd fd = { .fd = shj_server_fd(&srv), .events = POLLIN };
 
 	while (!stop) {
-		fds[0] = (struct pollfd){ .fd = (int)srv.req, .events = POLLIN };
-		n = 1 + shj_server_pollfds(&srv, fds + 1, 16);
-		if (poll(fds, (nfds_t)n, 10) <= 0)
+		server_idle = paused;
+		if (paused || poll(&fd, 1, 10) <= 0) {
+			if (paused)
+				usleep(1000);
 			continue;
-		if (fds[0].revents)
-			shj_server_handle(&srv);
-		for (i = 1; i < n; i++)
-			if (fds[i].revents)
-				shj_server_reap(&srv, fds[i].fd);
+		}
+		shj_server_handle(&srv, 64);
 	}
 	return arg;
+}
+
+/* Stop serving; returns once the server is between requests (its state
+ * may be read then). */
+static void pause_server(void)
+{
+	int i;
+
+	paused = 1;
+	for (i = 0; i < 5000 && !server_idle; i++)
+		usleep(1000);
+	ck_assert_msg(server_idle, "the server did not pause");
+}
+
+static void resume_server(void)
+{
+	paused = 0;
+}
+
+/* Messages waiting in queue name, or -1 if there is no such queue. */
+static long queue_len(const char *name)
+{
+	mqd_t q = mq_open(name, O_RDONLY | O_NONBLOCK);
+	struct mq_attr attr;
+	long n = -1;
+
+	if (q == (mqd_t)-1)
+		return -1;
+	if (!mq_getattr(q, &attr))
+		n = attr.mq_curmsgs;
+	mq_close(q);
+	return n;
+}
+
+/* Wait, bounded, until the server has read everything on the public
+ * queue, and pause it. */
+static void drain_public(void)
+{
+	int i;
+
+	for (i = 0; i < 5000 && queue_len(SHJ_REQUEST_QUEUE) > 0; i++)
+		usleep(1000);
+	pause_server();
+	ck_assert_int_eq(queue_len(SHJ_REQUEST_QUEUE), 0);
+}
+
+static unsigned int sessions_of(uid_t uid)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < srv.lim.sessions; i++)
+		n += srv.sessions[i].used && srv.sessions[i].uid == uid;
+	return n;
 }
 
 /* Everything a dry-run daemon has: the maps, shinjuku_apply, the lock, the
@@ -62,6 +114,9 @@ static void *serve(void *arg)
 static int start_server(void)
 {
 	struct shj_sched sched = { .nr_levels = 8, .dry_run = 1 };
+	struct shj_limits lim = {
+		.sessions = 16, .sessions_per_uid = 4, .sessions_root = 2, .threads = 64,
+	};
 	int err, lock;
 
 	err = load_maps_only(&skel, 1);
@@ -74,14 +129,43 @@ static int start_server(void)
 	sched.tasks_fd = bpf_map__fd(skel->maps.shj_tasks);
 	sched.rt_fd = bpf_map__fd(skel->maps.shj_rt);
 	sched.apply_fd = bpf_program__fd(skel->progs.shinjuku_apply);
-	err = shj_server_open(&srv, &sched, 16, 64);
+	err = shj_server_open(&srv, &sched, &lim);
 	if (err)
 		return err;
 	return pthread_create(&server_thread, NULL, serve, NULL) ? -EAGAIN : 0;
 }
 
+/* Clients still running: a failed test leaves none behind. */
+static pid_t kids[16];
+static int nkids;
+
+/* Stop a client that start_try() started (if it still runs) and collect it;
+ * its status, as waitpid() gives it. */
+static int end_try(pid_t pid, int sig)
+{
+	int i, status = 0;
+
+	for (i = 0; i < nkids && kids[i] != pid; i++)
+		;
+	if (i == nkids)
+		return -1;
+	kids[i] = kids[--nkids];
+	if (sig)
+		kill(pid, sig);
+	waitpid(pid, &status, 0);
+	return status;
+}
+
+/* After each test, failed or not: the server serves, no client is left. */
+static void teardown(void)
+{
+	resume_server();
+	while (nkids)
+		end_try(kids[0], SIGKILL);
+}
+
 /* Run shj-try as uid with args; its output goes to out (size). Returns the
- * child's pid; wait_try() collects it. */
+ * child's pid; end_try() collects it. */
 static pid_t start_try(uid_t uid, int *out_fd, char *const args[])
 {
 	char *argv[32];
@@ -104,6 +188,8 @@ static pid_t start_try(uid_t uid, int *out_fd, char *const args[])
 		_exit(127);
 	}
 	close(p[1]);
+	if (pid > 0 && nkids < (int)(sizeof(kids) / sizeof(kids[0])))
+		kids[nkids++] = pid;
 	*out_fd = p[0];
 	return pid;
 }
@@ -125,14 +211,14 @@ static void read_until(int fd, char *buf, size_t size, const char *until)
 
 static char *run_try(uid_t uid, char *const args[], char *buf, size_t size)
 {
-	int fd, status;
+	int fd;
 	pid_t pid = start_try(uid, &fd, args);
 
 	buf[0] = '\0';
 	ck_assert_int_gt(pid, 0);
 	read_until(fd, buf, size, NULL);
 	close(fd);
-	waitpid(pid, &status, 0);
+	end_try(pid, 0);
 	return buf;
 }
 
@@ -144,7 +230,7 @@ START_TEST(test_ownership)
 	char *a_args[] = { "spawn", "1", "register", "all", "0", "register", "self", "0",
 			   "register", "self", "0", "qos", "self", "9", "idle", "self",
 			   "wait", go_file, "hold", NULL };
-	int a_fd, status;
+	int a_fd;
 	pid_t a;
 	char *p;
 
@@ -164,15 +250,12 @@ START_TEST(test_ownership)
 
 	{	/* another uid */
 		char *args[] = { "idle", tid, "qos", tid, "2", "unregister", tid,
-				 "register", tid, "0", "register", "4000000", "0",
-				 "stale", "forged", NULL };
+				 "register", tid, "0", "register", "4000000", "0", NULL };
 
 		run_try(1002, args, out, sizeof(out));
 		HAS(out, "idle");
 		ck_assert_msg(strstr(out, "-> -EPERM") && !strstr(out, "-> 0\n"), "%s", out);
 		HAS(out, "register 4000000 0 -> -ESRCH");
-		HAS(out, "stale -> -ENOTCONN");
-		HAS(out, "forged -> -EPERM");
 	}
 	{	/* the same uid, another process */
 		char *args[] = { "idle", tid, "unregister", tid, NULL };
@@ -193,8 +276,7 @@ START_TEST(test_ownership)
 		ck_assert_uint_eq(t.flags, 0);
 	}
 	/* the owner goes: its session and registrations with it */
-	kill(a, SIGKILL);
-	waitpid(a, &status, 0);
+	end_try(a, SIGKILL);
 	close(a_fd);
 	{
 		int i;
@@ -203,6 +285,96 @@ START_TEST(test_ownership)
 			usleep(10000);	/* bounded; the reap takes one poll */
 	}
 	ck_assert_uint_eq(srv.nthreads, 0);
+}
+END_TEST
+
+/* The issue's attack: another uid names a client's pid and queues in
+ * HELLOs. It opens no session for that uid and nothing reaches the
+ * client's queues; the client's calls go on. */
+START_TEST(test_hijack)
+{
+	char a_out[4096] = "", out[4096], pid[16], name[SHJ_QUEUE_NAME_MAX];
+	char *a_args[] = { "register", "self", "0", "wait", go_file, "idle", "self",
+			   "hold", NULL };
+	char *args[] = { "hijack", pid, NULL };
+	int a_fd;
+	uint64_t opened;
+	pid_t a;
+
+	unlink(go_file);
+	a = start_try(1001, &a_fd, a_args);
+	ck_assert_int_gt(a, 0);
+	read_until(a_fd, a_out, sizeof(a_out), "waiting");
+	HAS(a_out, "register self 0 -> 0");
+	drain_public();
+	opened = srv.stats.sessions;
+	ck_assert_uint_eq(sessions_of(1001), 1);
+	resume_server();
+
+	snprintf(pid, sizeof(pid), "%d", (int)a);
+	run_try(1002, args, out, sizeof(out));
+	HAS(out, "hijack: sent 256, opened 0");
+	drain_public();
+	ck_assert_uint_eq(srv.stats.sessions, opened);
+	ck_assert_uint_eq(sessions_of(1001), 1);
+	ck_assert_uint_eq(sessions_of(1002), 0);
+	shj_queue_name(name, sizeof(name), a, 0, 'r');
+	ck_assert_int_eq(queue_len(name), 0);	/* nothing was sent to A */
+	resume_server();
+
+	close(open(go_file, O_CREAT | O_WRONLY, 0644));
+	read_until(a_fd, a_out, sizeof(a_out), "holding");
+	HAS(a_out, "idle self -> 0");
+	end_try(a, SIGKILL);
+	close(a_fd);
+}
+END_TEST
+
+/* Replies that are not the daemon's answer to a pending call are
+ * discarded, even with the right op and seq: here root (who can write into
+ * anyone's queue) puts forged -EPERM answers into a client's reply queue
+ * while the daemon does not answer. */
+START_TEST(test_forged_replies)
+{
+	char a_out[4096] = "", name[SHJ_QUEUE_NAME_MAX];
+	char *a_args[] = { "register", "self", "0", "wait", go_file, "sync", "hold", NULL };
+	struct timespec ts;
+	int a_fd, seq, sent = 0;
+	mqd_t rep;
+	pid_t a;
+
+	unlink(go_file);
+	a = start_try(1001, &a_fd, a_args);
+	ck_assert_int_gt(a, 0);
+	read_until(a_fd, a_out, sizeof(a_out), "waiting");
+	HAS(a_out, "register self 0 -> 0");
+	pause_server();
+	close(open(go_file, O_CREAT | O_WRONLY, 0644));
+	shj_queue_name(name, sizeof(name), a, 0, 'q');
+	for (seq = 0; seq < 5000 && queue_len(name) < 1; seq++)
+		usleep(1000);	/* A's SYNC is on its way */
+	ck_assert_int_eq(queue_len(name), 1);
+	shj_queue_name(name, sizeof(name), a, 0, 'r');
+	rep = mq_open(name, O_WRONLY);
+	ck_assert_int_ne(rep, (mqd_t)-1);
+	for (seq = 0; seq < 32; seq++) {
+		struct shj_rep r = {
+			.version = SHJ_PROTO_VERSION, .op = SHJ_OP_SYNC,
+			.size = sizeof(r), .seq = (uint32_t)seq, .status = -EPERM,
+			.nonce = 0x5a5a5a5a5a5a5a5aULL * (uint64_t)seq,
+		};
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec++;
+		sent += !mq_timedsend(rep, (const char *)&r, sizeof(r), 0, &ts);
+	}
+	mq_close(rep);
+	ck_assert_int_gt(sent, 8);	/* more than its queue holds: A read them */
+	resume_server();
+	read_until(a_fd, a_out, sizeof(a_out), "holding");
+	HAS(a_out, "sync -> 0");
+	end_try(a, SIGKILL);
+	close(a_fd);
 }
 END_TEST
 
@@ -270,7 +442,10 @@ int main(int argc, char **argv)
 		       strerror(-err));
 	} else {
 		tcase_set_timeout(tc, 60);
+		tcase_add_checked_fixture(tc, NULL, teardown);
 		tcase_add_test(tc, test_ownership);
+		tcase_add_test(tc, test_hijack);
+		tcase_add_test(tc, test_forged_replies);
 		tcase_add_test(tc, test_batches_and_async);
 		tcase_add_test(tc, test_concurrent_async_marks);
 		tcase_add_test(tc, test_garbage);
