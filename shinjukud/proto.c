@@ -48,7 +48,7 @@ int shj_req_check(const void *buf, size_t len)
 	/* fields an op does not use must be 0 */
 	if (r.index && r.op != SHJ_OP_STATS && r.op != SHJ_OP_LIST)
 		return -EINVAL;
-	if (r.index >= SHJ_PAGES_MAX)
+	if (r.index >= SHJ_PAGES_MAX && r.op == SHJ_OP_STATS)
 		return -EINVAL;
 	if (r.qos && r.op != SHJ_OP_REGISTER && r.op != SHJ_OP_SET_QOS)
 		return -EINVAL;

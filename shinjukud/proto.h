@@ -50,7 +50,7 @@
 					 * fs.mqueue.msg_max */
 #define SHJ_MSG_MAX		512	/* largest message on a request queue */
 #define SHJ_BATCH_MAX		16	/* tids in one IDLE/RUNNABLE request */
-#define SHJ_PAGES_MAX		4096	/* STATS/LIST pages */
+#define SHJ_PAGES_MAX		4096	/* STATS pages; LIST pages a client reads */
 #define SHJ_STATS_MAX		2048	/* counters STATS returns, at most */
 
 enum shj_op {
@@ -66,7 +66,8 @@ enum shj_op {
 	SHJ_OP_SYNC,		/* wait for what was sent before; returns the
 				 * first error of one-way requests since */
 	SHJ_OP_STATS,		/* index: page of counters (struct shj_kv) */
-	SHJ_OP_LIST,		/* index: page of registered threads */
+	SHJ_OP_LIST,		/* index: where the page of registered threads
+				 * starts (0, then the reply's next) */
 	SHJ_OP_MAX,
 };
 
@@ -83,7 +84,7 @@ struct shj_req {
 	uint64_t nonce;		/* OPEN: random, echoed in every reply */
 	int32_t tid;		/* REGISTER .. RUNNABLE: the thread */
 	int32_t qos;		/* REGISTER, SET_QOS: 0 .. SHJ_QOS_MAX - 1 */
-	uint32_t index;		/* STATS, LIST: page; otherwise 0 */
+	uint32_t index;		/* STATS: page; LIST: start; otherwise 0 */
 	uint32_t count;		/* IDLE, RUNNABLE: tids used (then tid is 0) */
 	int32_t tids[SHJ_BATCH_MAX];
 	char queue[SHJ_QUEUE_NAME_MAX];	/* HELLO: "/shj-<pid>-<n>q";
@@ -127,6 +128,8 @@ struct shj_rep_page {
 	struct shj_rep rep;	/* rep.size = sizeof(struct shj_rep_page) */
 	uint32_t count;		/* entries used */
 	uint32_t more;		/* another page follows */
+	uint32_t next;		/* LIST: the index that asks for it */
+	uint32_t reserved;
 	union {
 		struct shj_kv kv[SHJ_KV_PER_PAGE];
 		struct shj_thread_info th[SHJ_THREADS_PER_PAGE];

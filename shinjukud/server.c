@@ -10,6 +10,9 @@
  * - A process registers only its own threads; only the session that
  *   registered a thread changes or unregisters it. A root session may do
  *   both to any thread (admin).
+ * - A registered thread is held by a pidfd of its own: the map is written
+ *   through it, the policy changed only while it says the thread still has
+ *   its number, and its exit drops the record at once.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -29,7 +32,7 @@
 
 /* epoll data: what became readable, which slot, and the slot's generation
  * (an event read in the same batch as the slot was freed is stale) */
-enum { EV_PUBLIC = 1, EV_REQUEST, EV_EXIT };
+enum { EV_PUBLIC = 1, EV_REQUEST, EV_EXIT, EV_THREAD };
 #define EV(kind, idx, gen)	((uint64_t)(kind) << 56 | (uint64_t)(uint32_t)(gen) << 24 | (idx))
 #define EV_KIND(d)		((unsigned int)((d) >> 56))
 #define EV_GEN(d)		((uint32_t)((d) >> 24))
@@ -54,28 +57,73 @@ static int pidfd_alive(int pidfd)
 	return syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0;
 }
 
+static uint32_t *bucket(struct shj_server *s, pid_t tid)
+{
+	return &s->hash[((uint32_t)tid * 0x9e3779b1u) >> (32 - s->hash_bits)];
+}
+
 static struct shj_thread *thread_find(struct shj_server *s, pid_t tid)
 {
-	unsigned int i;
+	uint32_t i;
 
-	for (i = 0; i < s->nthreads; i++)
+	for (i = *bucket(s, tid); i != SHJ_NIL; i = s->threads[i].hnext)
 		if (s->threads[i].tid == tid)
 			return &s->threads[i];
 	return NULL;
 }
 
-static void thread_forget(struct shj_server *s, struct shj_thread *t)
+/* A free slot for tid, in the hash and ss's list; NULL if none is free. */
+static struct shj_thread *thread_new(struct shj_server *s, struct shj_session *ss,
+				     pid_t tid)
 {
-	*t = s->threads[--s->nthreads];
+	uint32_t i = s->free, *b = bucket(s, tid);
+	struct shj_thread *t;
+
+	if (i == SHJ_NIL)
+		return NULL;
+	t = &s->threads[i];
+	s->free = t->hnext;
+	t->tid = tid;
+	t->hnext = *b;
+	*b = i;
+	t->session = (unsigned int)(ss - s->sessions);
+	t->prev = SHJ_NIL;
+	t->next = ss->threads;
+	if (t->next != SHJ_NIL)
+		s->threads[t->next].prev = i;
+	ss->threads = i;
+	s->nthreads++;
+	return t;
 }
 
-/* Undo a registration: entry out of the map, thread back to SCHED_OTHER.
- * Both fail harmlessly with ESRCH when the thread has exited. */
+/* Drop the record (and the pidfd: out of epoll); the map is left alone. */
+static void thread_forget(struct shj_server *s, struct shj_thread *t)
+{
+	uint32_t i = (uint32_t)(t - s->threads), *p = bucket(s, t->tid);
+	struct shj_session *ss = &s->sessions[t->session];
+
+	while (*p != i)
+		p = &s->threads[*p].hnext;
+	*p = t->hnext;
+	if (t->prev != SHJ_NIL)
+		s->threads[t->prev].next = t->next;
+	else
+		ss->threads = t->next;
+	if (t->next != SHJ_NIL)
+		s->threads[t->next].prev = t->prev;
+	close(t->pidfd);
+	*t = (struct shj_thread){ .gen = t->gen + 1, .hnext = s->free, .pidfd = -1 };
+	s->free = i;
+	s->nthreads--;
+}
+
+/* Undo a registration: entry out of the map, thread back to SCHED_OTHER,
+ * both through its pidfd (neither reaches another thread if it exited). */
 static void thread_release(struct shj_server *s, struct shj_thread *t)
 {
-	shj_task_delete(s->sched.tasks_fd, t->tid);
+	shj_task_delete(s->sched.tasks_fd, t->pidfd);
 	if (!s->sched.dry_run)
-		shj_task_set_ext(t->tid, 0);
+		shj_task_set_ext(t->pidfd, t->tid, 0);
 	thread_forget(s, t);
 }
 
@@ -97,15 +145,13 @@ static void unlink_queue(mqd_t q, const char *name)
  * queues are left for us to remove. */
 static void session_end(struct shj_server *s, struct shj_session *ss, int exited)
 {
-	unsigned int i = 0, idx = (unsigned int)(ss - s->sessions);
+	unsigned int gen;
 
-	while (i < s->nthreads) {
-		if (s->threads[i].session != idx)
-			i++;
-		else if (exited)
-			thread_forget(s, &s->threads[i]);
+	while (ss->threads != SHJ_NIL) {
+		if (exited)
+			thread_forget(s, &s->threads[ss->threads]);
 		else
-			thread_release(s, &s->threads[i]);
+			thread_release(s, &s->threads[ss->threads]);
 	}
 	if (exited) {
 		unlink_queue(ss->req, ss->req_name);
@@ -114,9 +160,9 @@ static void session_end(struct shj_server *s, struct shj_session *ss, int exited
 	mq_close(ss->req);
 	mq_close(ss->rep);
 	close(ss->pidfd);
-	i = ss->gen + 1;
+	gen = ss->gen + 1;
 	memset(ss, 0, sizeof(*ss));
-	ss->gen = i;
+	ss->gen = gen;
 }
 
 static void reply_to(struct shj_server *s, mqd_t q, uint64_t nonce,
@@ -229,7 +275,9 @@ static struct shj_session *session_of_queue(struct shj_server *s,
  */
 static void do_hello(struct shj_server *s, const struct shj_req *hello)
 {
-	struct shj_session tmp = { .req = (mqd_t)-1, .rep = (mqd_t)-1 }, *ss = NULL;
+	struct shj_session tmp = {
+		.req = (mqd_t)-1, .rep = (mqd_t)-1, .threads = SHJ_NIL,
+	}, *ss = NULL;
 	union { struct shj_req req; char buf[SHJ_MSG_MAX]; } m;
 	struct stat st;
 	unsigned int i;
@@ -300,51 +348,57 @@ static int may_change(const struct shj_server *s, const struct shj_session *ss,
 	return &s->sessions[t->session] == ss || ss->uid == 0;
 }
 
+/*
+ * REGISTER: the thread is held by a pidfd from the start; what /proc says
+ * about its number is about that thread if the pidfd still holds it after.
+ */
 static int do_register(struct shj_server *s, struct shj_session *ss,
 		       const struct shj_req *req)
 {
 	struct shj_task task = { .qos = (uint32_t)req->qos };
 	struct shj_thread *t;
 	pid_t tgid;
-	int err;
+	int pidfd, err;
 
 	if ((unsigned int)req->qos >= s->sched.nr_levels)
 		return -EINVAL;
+	pidfd = shj_thread_pidfd(req->tid);
+	if (pidfd < 0)
+		return pidfd;
 	tgid = shj_tgid_of(req->tid);
-	if (tgid < 0)
-		return -ESRCH;
-	if (tgid != ss->pid && ss->uid != 0)
-		return -EPERM;	/* not a thread of the caller's process */
-	t = thread_find(s, req->tid);
+	err = tgid < 0 || !shj_pidfd_alive(pidfd) ? -ESRCH :
+	      tgid != ss->pid && ss->uid != 0 ? -EPERM : 0;	/* another process's */
+	t = err ? NULL : thread_find(s, req->tid);
 	if (t) {
-		struct shj_task old;
-
-		/* A record whose thread has exited (its map entry went with
-		 * it) is stale; the tid has been reused. */
-		if (shj_task_read(s->sched.tasks_fd, req->tid, &old) == 0)
-			return -EEXIST;
-		thread_forget(s, t);
+		/* a record whose thread exited before we heard of it is stale */
+		if (shj_pidfd_alive(t->pidfd))
+			err = -EEXIST;
+		else
+			thread_forget(s, t);
 	}
-	if (s->nthreads >= s->lim.threads)
-		return -ENOSPC;
-
-	err = shj_task_write(s->sched.tasks_fd, req->tid, &task);
-	if (err)
-		return err;
-	/* the pidfd pinned the thread we wrote to: is it still tgid's? */
-	if (!shj_thread_of(tgid, req->tid))
-		err = -ESRCH;
-	else if (!s->sched.dry_run)
-		err = shj_task_set_ext(req->tid, 1);
+	if (!err && s->nthreads >= s->lim.threads)
+		err = -ENOSPC;
+	if (!err)
+		err = shj_task_write(s->sched.tasks_fd, pidfd, &task);
+	if (!err && !s->sched.dry_run) {
+		err = shj_task_set_ext(pidfd, req->tid, 1);
+		if (err)
+			shj_task_delete(s->sched.tasks_fd, pidfd);
+	}
 	if (err) {
-		shj_task_delete(s->sched.tasks_fd, req->tid);
+		close(pidfd);
 		return err;
 	}
-	s->threads[s->nthreads++] = (struct shj_thread){
-		.tid = req->tid, .pid = tgid, .uid = pid_euid(tgid),
-		.session = (unsigned int)(ss - s->sessions), .state = task,
-	};
-	return 0;
+	t = thread_new(s, ss, req->tid);
+	t->pid = tgid;
+	t->uid = pid_euid(tgid);
+	t->pidfd = pidfd;
+	t->state = task;
+	/* its exit wakes us: the record goes at once */
+	err = watch(s, pidfd, EV(EV_THREAD, t - s->threads, t->gen));
+	if (err)
+		thread_release(s, t);
+	return err;
 }
 
 /*
@@ -389,8 +443,7 @@ static int do_change(struct shj_server *s, struct shj_session *ss,
 	err = shj_task_apply(s->sched.apply_fd, &args);
 	if (err)
 		return err;
-	/* backwards: forgetting a thread moves the last record into its slot */
-	for (i = args.count; i-- > 0;) {
+	for (i = 0; i < args.count; i++) {
 		struct shj_apply_entry *e = &args.e[i];
 
 		if (e->ret) {	/* the thread exited; its entry went with it */
@@ -447,28 +500,26 @@ static int do_stats(struct shj_server *s, struct shj_session *ss,
 	return 0;
 }
 
-/* LIST: one page of the threads this session may see. */
+/* LIST: one page of the threads this session may see, from slot index on;
+ * the reply says where the next page starts. */
 static int do_list(struct shj_server *s, struct shj_session *ss,
 		   const struct shj_req *req)
 {
-	unsigned int i, skip = req->index * SHJ_THREADS_PER_PAGE;
 	struct shj_rep_page pg;
+	unsigned int i;
 
 	if (!page_fits(ss))
 		return -EMSGSIZE;
 	memset(&pg, 0, sizeof(pg));
-	for (i = 0; i < s->nthreads; i++) {
+	for (i = req->index; i < s->lim.threads; i++) {
 		const struct shj_thread *t = &s->threads[i];
 		struct shj_thread_info *ti;
 
-		if (ss->uid != 0 && t->uid != ss->uid)
+		if (!t->tid || (ss->uid != 0 && t->uid != ss->uid))
 			continue;
-		if (skip) {
-			skip--;
-			continue;
-		}
 		if (pg.count == SHJ_THREADS_PER_PAGE) {
 			pg.more = 1;
+			pg.next = i;
 			break;
 		}
 		ti = &pg.th[pg.count++];
@@ -477,7 +528,7 @@ static int do_list(struct shj_server *s, struct shj_session *ss,
 		ti->uid = t->uid;
 		ti->qos = t->state.qos;
 		ti->flags = t->state.flags;
-		ti->runtime_ns = shj_task_runtime(s->sched.rt_fd, t->tid);
+		ti->runtime_ns = shj_task_runtime(s->sched.rt_fd, t->pidfd);
 	}
 	send_page(ss, req, &pg);
 	return 0;
@@ -585,10 +636,18 @@ int shj_server_handle(struct shj_server *s, unsigned int budget)
 		for (i = 0; i < n; i++) {
 			uint64_t d = ev[i].data.u64;
 			struct shj_session *ss;
+			struct shj_thread *t;
 
 			done++;
 			if (EV_KIND(d) == EV_PUBLIC) {
 				handle_public(s);
+				continue;
+			}
+			if (EV_KIND(d) == EV_THREAD) {
+				/* it exited: its map entry went with it */
+				t = &s->threads[EV_IDX(d)];
+				if (t->tid && t->gen == EV_GEN(d))
+					thread_forget(s, t);
 				continue;
 			}
 			ss = &s->sessions[EV_IDX(d)];
@@ -615,21 +674,32 @@ int shj_server_open(struct shj_server *s, const struct shj_sched *sched,
 		.mq_maxmsg = 256,
 		.mq_msgsize = sizeof(struct shj_req) + 64,
 	};
+	unsigned int i;
 	int err;
 
 	memset(s, 0, sizeof(*s));
 	s->pub = (mqd_t)-1;
 	s->sched = *sched;
 	s->lim = *lim;
-	if (!s->lim.sessions || s->lim.sessions > 0xffffff || !s->lim.threads)
+	if (!s->lim.sessions || s->lim.sessions > 0xffffff || !s->lim.threads ||
+	    s->lim.threads > 0xffffff)
 		return -EINVAL;
+	for (s->hash_bits = 4; (1U << s->hash_bits) < s->lim.threads; s->hash_bits++)
+		;
 	s->sessions = calloc(s->lim.sessions, sizeof(*s->sessions));
 	s->threads = calloc(s->lim.threads, sizeof(*s->threads));
+	s->hash = malloc(sizeof(*s->hash) << s->hash_bits);
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (!s->sessions || !s->threads || s->epfd < 0) {
+	if (!s->sessions || !s->threads || !s->hash || s->epfd < 0) {
 		err = s->epfd < 0 ? -errno : -ENOMEM;
 		goto fail;
 	}
+	memset(s->hash, 0xff, sizeof(*s->hash) << s->hash_bits);	/* SHJ_NIL */
+	for (i = 0; i < s->lim.threads; i++)
+		s->threads[i] = (struct shj_thread){
+			.pidfd = -1, .hnext = i + 1 < s->lim.threads ? i + 1 : SHJ_NIL,
+		};
+	s->free = 0;
 	/* A queue left by a daemon that was killed is stale: we are the only
 	 * daemon (the scheduler attached), so replace it. */
 	mq_unlink(SHJ_REQUEST_QUEUE);
@@ -663,6 +733,7 @@ fail:
 		close(s->epfd);
 	free(s->sessions);
 	free(s->threads);
+	free(s->hash);
 	return err;
 }
 
@@ -678,6 +749,8 @@ void shj_server_close(struct shj_server *s)
 	close(s->epfd);
 	free(s->sessions);
 	free(s->threads);
+	free(s->hash);
 	s->sessions = NULL;
 	s->threads = NULL;
+	s->hash = NULL;
 }

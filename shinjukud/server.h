@@ -22,15 +22,23 @@ struct shj_session {
 	int pidfd;		/* readable once the client process exits */
 	int deferred_err;	/* first error of a one-way request, for SYNC */
 	uint64_t nonce;		/* from OPEN: in every reply */
+	uint32_t threads;	/* first of the threads it registered */
 	mqd_t req, rep;
 	dev_t req_dev;		/* the request queue, to know it again */
 	ino_t req_ino;
 	char req_name[SHJ_QUEUE_NAME_MAX], rep_name[SHJ_QUEUE_NAME_MAX];
 };
 
+#define SHJ_NIL		0xffffffffu	/* no thread (slot index) */
+
 struct shj_thread {
-	pid_t tid, pid;
+	pid_t tid;		/* 0: a free slot */
+	pid_t pid;
 	uid_t uid;		/* of its process at registration */
+	int pidfd;		/* the thread's own: all is done through it */
+	uint32_t gen;		/* bumped when the slot is freed */
+	uint32_t hnext;		/* next in its hash chain (free: free list) */
+	uint32_t prev, next;	/* the threads of its session */
 	unsigned int session;	/* the session that registered it (index) */
 	struct shj_task state;	/* as written into shj_tasks */
 };
@@ -69,8 +77,11 @@ struct shj_server {
 	struct shj_sched sched;
 	struct shj_limits lim;
 	struct shj_session *sessions;
-	struct shj_thread *threads;
-	unsigned int nthreads;
+	struct shj_thread *threads;	/* lim.threads slots */
+	uint32_t *hash;			/* by tid: first slot of each chain */
+	unsigned int hash_bits;
+	uint32_t free;			/* first free slot */
+	unsigned int nthreads;		/* registered */
 	struct shj_server_stats stats;
 };
 

@@ -41,20 +41,22 @@ static int fetch(int op, void (*on_page)(const struct shj_rep_page *pg))
 	struct shj_conn c = SHJ_CONN_INIT;
 	static struct shj_rep_page pg;
 	struct shj_req req;
-	unsigned int page;
+	unsigned int page, index = 0;
 	int err;
 
 	err = shj_conn_open(&c, sizeof(pg));
 	for (page = 0; !err && page < SHJ_PAGES_MAX; page++) {
 		memset(&req, 0, sizeof(req));
 		req.op = (uint16_t)op;
-		req.index = page;
+		req.index = index;
 		err = shj_conn_call(&c, &req, &pg, sizeof(pg));
 		if (err)
 			break;
 		on_page(&pg);
 		if (!pg.more)
 			break;
+		/* STATS: pages by number; LIST: from where the last one ended */
+		index = op == SHJ_OP_LIST ? pg.next : page + 1;
 	}
 	if (!err) {	/* say goodbye; our queue goes with the session */
 		memset(&req, 0, sizeof(req));

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -27,58 +28,57 @@ int shj_thread_of(pid_t pid, pid_t tid)
 	return stat(path, &st) == 0;
 }
 
-static int thread_pidfd(pid_t tid)
+int shj_thread_pidfd(pid_t tid)
 {
-	int fd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
+	int fd;
 
-	return fd < 0 ? -errno : fd;
+	if (tid <= 0)
+		return -ESRCH;
+	fd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);	/* always close-on-exec */
+	if (fd >= 0)
+		return fd;
+	/* before 6.9: EINVAL for PIDFD_THREAD (and for a non-leader tid) */
+	return errno == EINVAL ? -EOPNOTSUPP : -errno;
 }
 
-/* Task storage is keyed by a pidfd; the fd pins the thread, so a tid that is
- * reused meanwhile cannot redirect the update to another thread. */
-int shj_task_write(int map_fd, pid_t tid, const struct shj_task *t)
+int shj_pidfd_alive(int pidfd)
 {
-	int pidfd = thread_pidfd(tid), err = 0;
-
-	if (pidfd < 0)
-		return pidfd;
-	if (bpf_map_update_elem(map_fd, &pidfd, t, BPF_ANY))
-		err = -errno;
-	close(pidfd);
-	return err;
+	return syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0;
 }
 
-int shj_task_read(int map_fd, pid_t tid, struct shj_task *t)
+/* Task storage is keyed by a pidfd: the update reaches that thread or none. */
+int shj_task_write(int map_fd, int pidfd, const struct shj_task *t)
 {
-	int pidfd = thread_pidfd(tid), err = 0;
-
-	if (pidfd < 0)
-		return pidfd;
-	if (bpf_map_lookup_elem(map_fd, &pidfd, t))
-		err = -errno;
-	close(pidfd);
-	return err;
+	return bpf_map_update_elem(map_fd, &pidfd, t, BPF_ANY) ? -errno : 0;
 }
 
-int shj_task_delete(int map_fd, pid_t tid)
+int shj_task_read(int map_fd, int pidfd, struct shj_task *t)
 {
-	int pidfd = thread_pidfd(tid), err = 0;
-
-	if (pidfd < 0)
-		return pidfd;
-	if (bpf_map_delete_elem(map_fd, &pidfd))
-		err = -errno;
-	close(pidfd);
-	return err;
+	return bpf_map_lookup_elem(map_fd, &pidfd, t) ? -errno : 0;
 }
 
-int shj_task_set_ext(pid_t tid, int on)
+int shj_task_delete(int map_fd, int pidfd)
+{
+	return bpf_map_delete_elem(map_fd, &pidfd) ? -errno : 0;
+}
+
+int shj_task_set_ext(int pidfd, pid_t tid, int on)
 {
 	struct sched_param param = { .sched_priority = 0 };
+	int policy;
 
+	if (!shj_pidfd_alive(pidfd))
+		return -ESRCH;
+	if (!on) {
+		policy = sched_getscheduler(tid);
+		if (policy < 0)
+			return -errno;
+		if ((policy & ~SCHED_RESET_ON_FORK) != SCHED_EXT)
+			return 0;
+	}
 	if (sched_setscheduler(tid, on ? SCHED_EXT : SCHED_OTHER, &param))
 		return -errno;
-	return 0;
+	return shj_pidfd_alive(pidfd) ? 0 : -ESRCH;
 }
 
 int shj_task_apply(int prog_fd, struct shj_apply_args *args)
@@ -92,16 +92,12 @@ int shj_task_apply(int prog_fd, struct shj_apply_args *args)
 	return (int)opts.retval;
 }
 
-__u64 shj_task_runtime(int rt_map_fd, pid_t tid)
+__u64 shj_task_runtime(int rt_map_fd, int pidfd)
 {
-	int pidfd = thread_pidfd(tid);
 	struct shj_rt rt = { 0 };
 
-	if (pidfd < 0)
-		return 0;
 	if (bpf_map_lookup_elem(rt_map_fd, &pidfd, &rt))
 		rt.runtime_ns = 0;
-	close(pidfd);
 	return rt.runtime_ns;
 }
 

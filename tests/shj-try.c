@@ -5,6 +5,7 @@
  * call's result as "CMD ARG -> 0" or "-> -EPERM".
  *
  *   spawn N            start N threads (they sleep) and print their tids
+ *   exit-spawned       end them (once)
  *   register T Q       shj_register(T, Q); T: a tid, "self", or "all"
  *                      (every spawned thread)
  *   unregister T | idle T | runnable T | qos T Q
@@ -13,6 +14,7 @@
  *   marks-parallel K   a thread per spawned thread, all at once, each
  *                      marking its thread idle then runnable K times;
  *                      prints the first error
+ *   fifo               put this thread in SCHED_FIFO (priority 10; root)
  *   close              shj_close()
  *   sleep MS           pause
  *   hold               print "holding" and sleep until killed
@@ -25,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,8 +39,10 @@
 #define MAX_SPAWN 1024
 
 static pid_t spawned[MAX_SPAWN];
-static int nspawned;
+static pthread_t spawned_th[MAX_SPAWN];
+static int nspawned, quit;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t quit_cond = PTHREAD_COND_INITIALIZER;
 
 static const char *ename(int err)
 {
@@ -60,14 +65,37 @@ static const char *ename(int err)
 	return buf;
 }
 
+/* A spawned thread: it sleeps until exit-spawned. */
 static void *sleeper(void *arg)
 {
 	pthread_mutex_lock(&mu);
 	spawned[nspawned++] = gettid();
+	while (!quit)
+		pthread_cond_wait(&quit_cond, &mu);
 	pthread_mutex_unlock(&mu);
-	for (;;)
-		pause();
 	return arg;
+}
+
+/* End every spawned thread, and wait until the kernel has let go of their
+ * tids (a little after pthread_join). */
+static int exit_spawned(void)
+{
+	char path[64];
+	int j, k;
+
+	pthread_mutex_lock(&mu);
+	quit = 1;
+	pthread_cond_broadcast(&quit_cond);
+	pthread_mutex_unlock(&mu);
+	for (j = 0; j < nspawned; j++) {
+		pthread_join(spawned_th[j], NULL);
+		snprintf(path, sizeof(path), "/proc/self/task/%d", (int)spawned[j]);
+		for (k = 0; k < 1000 && access(path, F_OK) == 0; k++)
+			usleep(1000);
+		if (k == 1000)
+			return -EBUSY;
+	}
+	return 0;
 }
 
 struct flipper {
@@ -194,7 +222,6 @@ static int flood(int n)
 
 int main(int argc, char **argv)
 {
-	pthread_t th;
 	int i, j, err;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -203,10 +230,10 @@ int main(int argc, char **argv)
 		const char *b = i + 2 < argc ? argv[i + 2] : "0";
 
 		if (!strcmp(cmd, "spawn")) {
-			int n = atoi(a), want = nspawned + n;
+			int n = atoi(a), base = nspawned, want = nspawned + n;
 
-			for (j = 0; j < n && nspawned + j < MAX_SPAWN; j++)
-				pthread_create(&th, NULL, sleeper, NULL);
+			for (j = 0; j < n && base + j < MAX_SPAWN; j++)
+				pthread_create(&spawned_th[base + j], NULL, sleeper, NULL);
 			while (__atomic_load_n(&nspawned, __ATOMIC_ACQUIRE) < want)
 				usleep(1000);
 			printf("spawned");
@@ -246,6 +273,13 @@ int main(int argc, char **argv)
 			i++;
 		} else if (!strcmp(cmd, "sync")) {
 			printf("sync -> %s\n", ename(shj_sync()));
+		} else if (!strcmp(cmd, "exit-spawned")) {
+			printf("exit-spawned -> %s\n", ename(exit_spawned()));
+		} else if (!strcmp(cmd, "fifo")) {
+			struct sched_param sp = { .sched_priority = 10 };
+
+			err = sched_setscheduler(0, SCHED_FIFO, &sp) ? -errno : 0;
+			printf("fifo -> %s\n", ename(err));
 		} else if (!strcmp(cmd, "close")) {
 			printf("close -> %s\n", ename(shj_close()));
 		} else if (!strcmp(cmd, "sleep")) {

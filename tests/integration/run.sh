@@ -491,6 +491,32 @@ test_hijack_refused() {
   expect "$T/a.log" "idle self" 0
 }
 
+# Root never acts on a bare tid: a registered thread exits, root's RT task
+# takes its tid, the client closes its session: the RT task keeps
+# SCHED_FIFO (the record went with the thread, and the policy is changed
+# only through the thread's pidfd).
+test_reused_tid_untouched() {
+  local t rt='' tries
+  start_daemon "$T/d.log" || return
+  start_try "$T/a.log" 1001 spawn 1 register all 0 exit-spawned wait "$T/go" close hold || return
+  t=$(spawned_tids "$T/a.log")
+  check "register, exit: $(cat "$T/a.log")" grep -q 'exit-spawned -> 0' "$T/a.log"
+  for tries in 1 2 3 4 5; do	# the next pid is ns_last_pid + 1
+    echo $((t - 1)) >/proc/sys/kernel/ns_last_pid
+    $TRY fifo hold >"$T/rt.log" 2>&1 &
+    rt=$!
+    pids+=("$rt")
+    [[ $rt == "$t" ]] && break
+  done
+  check "tid $t not given to an RT task (got pid $rt)" test "$rt" = "$t"
+  check "pid $rt not SCHED_FIFO: $(cat "$T/rt.log")" wait_for 10 grep -q 'fifo -> 0' "$T/rt.log"
+  touch "$T/go"
+  wait_for 30 grep -q '^holding' "$T/a.log"
+  expect "$T/a.log" close 0
+  echo "  tid $t now pid $rt ($(cat "/proc/$rt/comm")): policy $(sched_field "$rt" "$rt" policy)"
+  check "the RT task that took tid $t lost SCHED_FIFO" test "$(sched_field "$rt" "$rt" policy)" = 1
+}
+
 test_killed_client_leaves_nothing() {
   local pid
   start_daemon "$T/d.log" || return
@@ -590,7 +616,7 @@ all_tests=(test_kernel_has_sched_ext test_daemon_rejects_bad_usage
   test_idle_marked_runs_only_in_background test_boosted_thread_keeps_its_slice
   test_prio_boost_after_higher_class test_unregistered_ext_thread_runs_lowest
   test_switch_all_batch_gets_what_is_left test_shjctl test_ownership_matrix
-  test_hijack_refused
+  test_hijack_refused test_reused_tid_untouched
   test_killed_client_leaves_nothing test_closed_session_restores_policy
   test_client_survives_daemon_restart test_garbage_flood test_loadgen_smoke
   test_stress_no_ejection)

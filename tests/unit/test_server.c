@@ -222,6 +222,18 @@ static char *run_try(uid_t uid, char *const args[], char *buf, size_t size)
 	return buf;
 }
 
+/* tid's entry in the map: 0 or -errno */
+static int read_task(pid_t tid, struct shj_task *t)
+{
+	int fd = shj_thread_pidfd(tid), err;
+
+	if (fd < 0)
+		return fd;
+	err = shj_task_read(bpf_map__fd(skel->maps.shj_tasks), fd, t);
+	close(fd);
+	return err;
+}
+
 #define HAS(buf, line) ck_assert_msg(strstr(buf, line), "want \"%s\" in:\n%s", line, buf)
 
 START_TEST(test_ownership)
@@ -270,8 +282,7 @@ START_TEST(test_ownership)
 		run_try(0, args, out, sizeof(out));
 		HAS(out, "runnable");
 		ck_assert_msg(!strstr(out, "-EPERM"), "%s", out);
-		ck_assert_int_eq(shj_task_read(bpf_map__fd(skel->maps.shj_tasks),
-					       atoi(tid), &t), 0);
+		ck_assert_int_eq(read_task(atoi(tid), &t), 0);
 		ck_assert_uint_eq(t.qos, 3);
 		ck_assert_uint_eq(t.flags, 0);
 	}
@@ -378,6 +389,37 @@ START_TEST(test_forged_replies)
 }
 END_TEST
 
+/* A registered thread that exits is forgotten at once (its pidfd says so),
+ * not when its session ends: nothing is ever done to its number again. */
+START_TEST(test_exited_thread_forgotten)
+{
+	char a_out[4096] = "";
+	char *a_args[] = { "spawn", "3", "register", "all", "0", "exit-spawned",
+			   "wait", go_file, "idle-many", "hold", NULL };
+	unsigned int n;
+	int a_fd, i;
+	pid_t a;
+
+	unlink(go_file);
+	a = start_try(1001, &a_fd, a_args);
+	ck_assert_int_gt(a, 0);
+	read_until(a_fd, a_out, sizeof(a_out), "waiting");
+	HAS(a_out, "register all -> 0 failed");
+	HAS(a_out, "exit-spawned -> 0");
+	for (i = 0; i < 5000 && srv.nthreads; i++)
+		usleep(1000);	/* bounded; one event each */
+	pause_server();
+	n = srv.nthreads;
+	resume_server();
+	ck_assert_uint_eq(n, 0);
+	close(open(go_file, O_CREAT | O_WRONLY, 0644));
+	read_until(a_fd, a_out, sizeof(a_out), "holding");
+	HAS(a_out, "idle-many -> -ENOENT");
+	end_try(a, SIGKILL);
+	close(a_fd);
+}
+END_TEST
+
 START_TEST(test_batches_and_async)
 {
 	char out[4096];
@@ -446,6 +488,7 @@ int main(int argc, char **argv)
 		tcase_add_test(tc, test_ownership);
 		tcase_add_test(tc, test_hijack);
 		tcase_add_test(tc, test_forged_replies);
+		tcase_add_test(tc, test_exited_thread_forgotten);
 		tcase_add_test(tc, test_batches_and_async);
 		tcase_add_test(tc, test_concurrent_async_marks);
 		tcase_add_test(tc, test_garbage);

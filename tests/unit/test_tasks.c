@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <check.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,8 +38,10 @@ static int load_maps(void)
 START_TEST(test_write_read_delete)
 {
 	struct shj_task in = { .qos = 5, .flags = SHJ_TASK_IDLE }, out = { 0 };
-	pid_t me = gettid();
+	int me = shj_thread_pidfd(gettid());
 
+	ck_assert_int_ge(me, 0);
+	ck_assert_int_eq(shj_pidfd_alive(me), 1);
 	ck_assert_int_eq(shj_task_read(map_fd, me, &out), -ENOENT);
 	ck_assert_int_eq(shj_task_write(map_fd, me, &in), 0);
 	ck_assert_int_eq(shj_task_read(map_fd, me, &out), 0);
@@ -53,16 +56,15 @@ START_TEST(test_write_read_delete)
 	ck_assert_int_eq(shj_task_delete(map_fd, me), 0);
 	ck_assert_int_eq(shj_task_read(map_fd, me, &out), -ENOENT);
 	ck_assert_int_eq(shj_task_delete(map_fd, me), -ENOENT);
+	close(me);
 }
 END_TEST
 
 START_TEST(test_no_such_thread)
 {
-	struct shj_task t = { 0 };
-
 	/* pid_max is at most 4M: this tid cannot exist */
-	ck_assert_int_eq(shj_task_write(map_fd, 0x7ffffff0, &t), -ESRCH);
-	ck_assert_int_eq(shj_task_read(map_fd, 0x7ffffff0, &t), -ESRCH);
+	ck_assert_int_eq(shj_thread_pidfd(0x7ffffff0), -ESRCH);
+	ck_assert_int_eq(shj_thread_pidfd(0), -ESRCH);
 }
 END_TEST
 
@@ -78,20 +80,27 @@ static void *child(void *arg)
 }
 
 /* The kernel frees a thread's entry when the thread exits: no leak, whether
- * or not anyone tells the daemon. */
+ * or not anyone tells the daemon. The thread's pidfd then says so, and
+ * nothing done through it reaches another thread. */
 START_TEST(test_entry_dies_with_thread)
 {
 	struct shj_task t = { .qos = 2 };
+	struct pollfd pfd;
 	pthread_t th;
 	pid_t tid;
+	int fd;
 
 	pthread_barrier_init(&bar, NULL, 2);
 	ck_assert_int_eq(pthread_create(&th, NULL, child, NULL), 0);
 	pthread_barrier_wait(&bar);
 	tid = child_tid;
 	ck_assert_int_eq(shj_thread_of(getpid(), tid), 1);
-	ck_assert_int_eq(shj_task_write(map_fd, tid, &t), 0);
-	ck_assert_int_eq(shj_task_read(map_fd, tid, &t), 0);
+	fd = shj_thread_pidfd(tid);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(shj_task_write(map_fd, fd, &t), 0);
+	ck_assert_int_eq(shj_task_read(map_fd, fd, &t), 0);
+	pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
+	ck_assert_int_eq(poll(&pfd, 1, 0), 0);
 	pthread_barrier_wait(&bar);
 	pthread_join(th, NULL);
 	/* join returns when the tid is cleared; the kernel may finish the
@@ -99,7 +108,12 @@ START_TEST(test_entry_dies_with_thread)
 	for (int i = 0; i < 2000 && shj_thread_of(getpid(), tid); i++)
 		usleep(1000);
 	ck_assert_int_eq(shj_thread_of(getpid(), tid), 0);
-	ck_assert_int_eq(shj_task_read(map_fd, tid, &t), -ESRCH);
+	ck_assert_int_eq(shj_task_read(map_fd, fd, &t), -ENOENT);
+	ck_assert_int_ne(shj_task_write(map_fd, fd, &t), 0);	/* reaches no one */
+	ck_assert_int_eq(shj_pidfd_alive(fd), 0);
+	ck_assert_int_eq(poll(&pfd, 1, 0), 1);	/* it tells the daemon */
+	ck_assert_int_eq(shj_task_set_ext(fd, tid, 0), -ESRCH);
+	close(fd);
 	pthread_barrier_destroy(&bar);
 }
 END_TEST
