@@ -20,6 +20,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/signalfd.h>
 #include <time.h>
@@ -460,6 +461,32 @@ static int take_lock(void)
 	return -1;	/* fd stays open: it holds the lock */
 }
 
+/*
+ * The daemon holds a pidfd per registered thread and three descriptors per
+ * session: raise the open-file limit to fit --max-threads. EXIT_ENV with
+ * the reason, or -1.
+ */
+static int raise_nofile(void)
+{
+	rlim_t need = (rlim_t)opt.max_threads + 3 * MAX_SESSIONS + 256;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return -1;
+	if (rl.rlim_cur >= need)
+		return -1;
+	rl.rlim_cur = need;
+	if (rl.rlim_max < need)
+		rl.rlim_max = need;
+	if (setrlimit(RLIMIT_NOFILE, &rl)) {
+		logmsg("--max-threads %llu needs %llu open files: %s (see fs.nr_open)",
+		       (unsigned long long)opt.max_threads, (unsigned long long)need,
+		       strerror(errno));
+		return EXIT_ENV;
+	}
+	return -1;
+}
+
 static int signal_fd(void)
 {
 	sigset_t set;
@@ -555,6 +582,9 @@ int main(int argc, char **argv)
 		if (ret >= 0)
 			return ret;
 	}
+	ret = raise_nofile();
+	if (ret >= 0)
+		return ret;
 	ret = take_lock();
 	if (ret >= 0)
 		return ret;
