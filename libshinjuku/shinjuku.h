@@ -13,7 +13,8 @@
  * Errors common to all calls:
  *   -ECONNREFUSED  shinjukud is not running
  *   -ETIMEDOUT     shinjukud did not answer in time (stuck); the next call
- *                  starts a new session
+ *                  starts a new session, which still acts on the threads
+ *                  this process registered
  *   -ECONNRESET    shinjukud exited and no new one answered
  *   -EPROTO        shinjukud speaks another protocol version
  * If shinjukud restarted, the next call opens a new session by itself;
@@ -42,7 +43,7 @@ extern "C" {
 int shj_connect(void);
 
 /*
- * Close the session: the daemon moves every thread this session registered
+ * Close the session: the daemon moves every thread this process registered
  * back to SCHED_OTHER. Returns 0 if there was no session.
  */
 int shj_close(void);
@@ -60,7 +61,7 @@ int shj_register(pid_t tid, int qos);
 /*
  * Take thread tid (0: the calling thread) back from the scheduler: it runs
  * in SCHED_OTHER again. Errors: -ENOENT not registered; -EPERM registered
- * by another session.
+ * by another process.
  */
 int shj_unregister(pid_t tid);
 

@@ -20,7 +20,8 @@
  *   pid at the descriptor HELLO names; then reads its first message, which
  *   must be OPEN, and checks the reply queue the same way. Whatever arrives
  *   on a request queue was written by its owner's uid (or root): the queue
- *   is the session, and requests carry no credentials.
+ *   is the session, and requests carry no credentials. A session acts for
+ *   its process: what one registered, another of the process may change.
  * - Every reply goes to the session's reply queue and carries the nonce of
  *   its OPEN and the request's op and seq; a client takes nothing else as
  *   the answer to its call.
@@ -57,7 +58,8 @@ enum shj_op {
 	SHJ_OP_HELLO = 1,	/* public queue: pid, fd, queue = request queue */
 	SHJ_OP_OPEN,		/* first on the request queue: pid, fd, nonce,
 				 * queue = reply queue; opens the session */
-	SHJ_OP_BYE,		/* close it; its threads leave SCHED_EXT */
+	SHJ_OP_BYE,		/* close it; the threads its process registered
+				 * leave SCHED_EXT */
 	SHJ_OP_REGISTER,	/* tid, qos: a thread of pid into SCHED_EXT */
 	SHJ_OP_UNREGISTER,	/* tid: back to SCHED_OTHER */
 	SHJ_OP_SET_QOS,		/* tid, qos */

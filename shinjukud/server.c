@@ -7,7 +7,9 @@
  *   held open by the client process at the descriptors it named: what
  *   arrives on the request queue was written by that uid (or root), and
  *   replies go only to the reply queue its first message named.
- * - A process registers only its own threads; only the session that
+ * - Sessions belong to their process (held by a pidfd): a new one, after a
+ *   timeout or an exec(), acts on what the process registered before.
+ * - A process registers only its own threads; only the process that
  *   registered a thread changes or unregisters it. A root session may do
  *   both to any thread (admin).
  * - A registered thread is held by a pidfd of its own: the map is written
@@ -32,7 +34,7 @@
 
 /* epoll data: what became readable, which slot, and the slot's generation
  * (an event read in the same batch as the slot was freed is stale) */
-enum { EV_PUBLIC = 1, EV_REQUEST, EV_EXIT, EV_THREAD };
+enum { EV_PUBLIC = 1, EV_REQUEST, EV_CLIENT, EV_THREAD };
 #define EV(kind, idx, gen)	((uint64_t)(kind) << 56 | (uint64_t)(uint32_t)(gen) << 24 | (idx))
 #define EV_KIND(d)		((unsigned int)((d) >> 56))
 #define EV_GEN(d)		((uint32_t)((d) >> 24))
@@ -50,13 +52,6 @@ static int pidfd_open(pid_t pid, unsigned int flags)
 	return (int)syscall(SYS_pidfd_open, pid, flags);
 }
 
-/* Does the process (or thread) of pidfd still hold its pid number? A zombie
- * does: the number cannot be reused while this is true. */
-static int pidfd_alive(int pidfd)
-{
-	return syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0;
-}
-
 static uint32_t *bucket(struct shj_server *s, pid_t tid)
 {
 	return &s->hash[((uint32_t)tid * 0x9e3779b1u) >> (32 - s->hash_bits)];
@@ -72,8 +67,8 @@ static struct shj_thread *thread_find(struct shj_server *s, pid_t tid)
 	return NULL;
 }
 
-/* A free slot for tid, in the hash and ss's list; NULL if none is free. */
-static struct shj_thread *thread_new(struct shj_server *s, struct shj_session *ss,
+/* A free slot for tid, in the hash and c's list; NULL if none is free. */
+static struct shj_thread *thread_new(struct shj_server *s, struct shj_client *c,
 				     pid_t tid)
 {
 	uint32_t i = s->free, *b = bucket(s, tid);
@@ -86,12 +81,12 @@ static struct shj_thread *thread_new(struct shj_server *s, struct shj_session *s
 	t->tid = tid;
 	t->hnext = *b;
 	*b = i;
-	t->session = (unsigned int)(ss - s->sessions);
+	t->client = (unsigned int)(c - s->clients);
 	t->prev = SHJ_NIL;
-	t->next = ss->threads;
+	t->next = c->threads;
 	if (t->next != SHJ_NIL)
 		s->threads[t->next].prev = i;
-	ss->threads = i;
+	c->threads = i;
 	s->nthreads++;
 	return t;
 }
@@ -100,7 +95,7 @@ static struct shj_thread *thread_new(struct shj_server *s, struct shj_session *s
 static void thread_forget(struct shj_server *s, struct shj_thread *t)
 {
 	uint32_t i = (uint32_t)(t - s->threads), *p = bucket(s, t->tid);
-	struct shj_session *ss = &s->sessions[t->session];
+	struct shj_client *c = &s->clients[t->client];
 
 	while (*p != i)
 		p = &s->threads[*p].hnext;
@@ -108,7 +103,7 @@ static void thread_forget(struct shj_server *s, struct shj_thread *t)
 	if (t->prev != SHJ_NIL)
 		s->threads[t->prev].next = t->next;
 	else
-		ss->threads = t->next;
+		c->threads = t->next;
 	if (t->next != SHJ_NIL)
 		s->threads[t->next].prev = t->prev;
 	close(t->pidfd);
@@ -127,7 +122,58 @@ static void thread_release(struct shj_server *s, struct shj_thread *t)
 	thread_forget(s, t);
 }
 
-/* Remove a dead client's queue, if name still is the one we hold. */
+static uint32_t *client_bucket(struct shj_server *s, pid_t pid)
+{
+	return &s->client_hash[((uint32_t)pid * 0x9e3779b1u) >> (32 - s->client_bits)];
+}
+
+static struct shj_client *client_find(struct shj_server *s, pid_t pid)
+{
+	uint32_t i;
+
+	for (i = *client_bucket(s, pid); i != SHJ_NIL; i = s->clients[i].hnext)
+		if (s->clients[i].pid == pid)
+			return &s->clients[i];
+	return NULL;
+}
+
+/* Watch a new client process (its pidfd is ours now); NULL if the table is
+ * full. */
+static struct shj_client *client_new(struct shj_server *s, pid_t pid, uid_t uid,
+				     int pidfd)
+{
+	struct shj_client *c = NULL;
+	uint32_t i, *b;
+
+	for (i = 0; i < s->lim.sessions && !c; i++)
+		if (!s->clients[i].used)
+			c = &s->clients[i];
+	if (!c || watch(s, pidfd, EV(EV_CLIENT, c - s->clients, c->gen)))
+		return NULL;
+	b = client_bucket(s, pid);
+	c->used = 1;
+	c->pid = pid;
+	c->uid = uid;
+	c->pidfd = pidfd;
+	c->sessions = c->threads = SHJ_NIL;
+	c->hnext = *b;
+	*b = (uint32_t)(c - s->clients);
+	return c;
+}
+
+/* Free a client with no sessions and no threads left. */
+static void client_free(struct shj_server *s, struct shj_client *c)
+{
+	uint32_t i = (uint32_t)(c - s->clients), *p = client_bucket(s, c->pid);
+
+	while (*p != i)
+		p = &s->clients[*p].hnext;
+	*p = c->hnext;
+	close(c->pidfd);
+	*c = (struct shj_client){ .gen = c->gen + 1, .pidfd = -1 };
+}
+
+/* Remove a client's queue, if name still is the one we hold. */
 static void unlink_queue(mqd_t q, const char *name)
 {
 	mqd_t again = mq_open(name, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
@@ -141,28 +187,67 @@ static void unlink_queue(mqd_t q, const char *name)
 	mq_close(again);
 }
 
-/* End a session. exited: its process is gone, so are its threads, and its
- * queues are left for us to remove. */
-static void session_end(struct shj_server *s, struct shj_session *ss, int exited)
+/* End a session (its process's threads stay the process's). abandoned: the
+ * process no longer holds its queues (it exited, or dropped them in an
+ * exec), so remove their names. */
+static void session_end(struct shj_server *s, struct shj_session *ss, int abandoned)
 {
-	unsigned int gen;
+	struct shj_client *c = &s->clients[ss->client];
+	uint32_t i = (uint32_t)(ss - s->sessions), *p = &c->sessions, gen;
 
-	while (ss->threads != SHJ_NIL) {
-		if (exited)
-			thread_forget(s, &s->threads[ss->threads]);
-		else
-			thread_release(s, &s->threads[ss->threads]);
-	}
-	if (exited) {
+	while (*p != i)
+		p = &s->sessions[*p].cnext;
+	*p = ss->cnext;
+	if (abandoned) {
 		unlink_queue(ss->req, ss->req_name);
 		unlink_queue(ss->rep, ss->rep_name);
 	}
 	mq_close(ss->req);
 	mq_close(ss->rep);
-	close(ss->pidfd);
 	gen = ss->gen + 1;
 	memset(ss, 0, sizeof(*ss));
 	ss->gen = gen;
+}
+
+/* Does the process still hold the session's request queue where it said? */
+static int session_held(const struct shj_server *s, const struct shj_session *ss)
+{
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d",
+		 (int)s->clients[ss->client].pid, ss->req_fd);
+	return !stat(path, &st) && st.st_dev == ss->req_dev && st.st_ino == ss->req_ino;
+}
+
+/* The process exited: its sessions end, its own threads went with it, the
+ * other processes' threads it registered (as root) go back to SCHED_OTHER. */
+static void client_end(struct shj_server *s, struct shj_client *c)
+{
+	while (c->sessions != SHJ_NIL)
+		session_end(s, &s->sessions[c->sessions], 1);
+	while (c->threads != SHJ_NIL) {
+		struct shj_thread *t = &s->threads[c->threads];
+
+		if (t->pid == c->pid)
+			thread_forget(s, t);
+		else
+			thread_release(s, t);
+	}
+	client_free(s, c);
+}
+
+/* BYE: the process gives back every thread it registered; the session
+ * ends, and the process's record if that was its last. */
+static void client_bye(struct shj_server *s, struct shj_session *ss)
+{
+	struct shj_client *c = &s->clients[ss->client];
+
+	while (c->threads != SHJ_NIL)
+		thread_release(s, &s->threads[c->threads]);
+	session_end(s, ss, 0);
+	if (c->sessions == SHJ_NIL)
+		client_free(s, c);
 }
 
 static void reply_to(struct shj_server *s, mqd_t q, uint64_t nonce,
@@ -239,22 +324,32 @@ static mqd_t open_client_queue(const char *name, int flags, pid_t pid, int fd,
 	return q;
 }
 
-static int session_quota(const struct shj_server *s, uid_t uid)
+/* May uid open another session (and, if new_client, have another process
+ * on record)? 0 or -ENOSPC. */
+static int session_quota(const struct shj_server *s, uid_t uid, int new_client)
 {
-	unsigned int i, used = 0, mine = 0;
+	unsigned int i, used = 0, mine = 0, clients = 0, my_clients = 0;
 
 	for (i = 0; i < s->lim.sessions; i++) {
 		used += s->sessions[i].used;
 		mine += s->sessions[i].used && s->sessions[i].uid == uid;
+		clients += s->clients[i].used;
+		my_clients += s->clients[i].used && s->clients[i].uid == uid;
 	}
-	if (used >= s->lim.sessions)
+	if (used >= s->lim.sessions || (new_client && clients >= s->lim.sessions))
 		return -ENOSPC;
-	if (uid != 0 && (used + s->lim.sessions_root >= s->lim.sessions ||
-			 mine >= s->lim.sessions_per_uid))
+	if (uid == 0)
+		return 0;
+	if (used + s->lim.sessions_root >= s->lim.sessions || mine >= s->lim.sessions_per_uid)
+		return -ENOSPC;
+	if (new_client && (clients + s->lim.sessions_root >= s->lim.sessions ||
+			   my_clients >= s->lim.sessions_per_uid))
 		return -ENOSPC;
 	return 0;
 }
 
+/* The session on the request queue of st, if there is one (of any
+ * process: after fork() a child holds its parent's queues too). */
 static struct shj_session *session_of_queue(struct shj_server *s,
 					    const struct stat *st)
 {
@@ -267,35 +362,57 @@ static struct shj_session *session_of_queue(struct shj_server *s,
 	return NULL;
 }
 
+/* Its sessions whose queues the process dropped (after a timeout, an
+ * exec()) end; returns how many it still has. */
+static unsigned int prune_sessions(struct shj_server *s, struct shj_client *c)
+{
+	uint32_t i = c->sessions, next;
+	unsigned int n = 0;
+
+	for (; i != SHJ_NIL; i = next) {
+		next = s->sessions[i].cnext;
+		if (session_held(s, &s->sessions[i]))
+			n++;
+		else
+			session_end(s, &s->sessions[i], 1);
+	}
+	return n;
+}
+
 /*
  * HELLO, from anyone: open the request queue it names if the claimed pid
  * holds it and it is private to that pid's uid; its first message (OPEN,
  * written by that uid) names the reply queue, which must pass the same
- * checks. Nothing is sent anywhere before both did.
+ * checks. Nothing is sent anywhere before both did. The session joins its
+ * process's record (a process is known by a pidfd: while that holds the
+ * pid, the pid is that process), or a new one.
  */
 static void do_hello(struct shj_server *s, const struct shj_req *hello)
 {
-	struct shj_session tmp = {
-		.req = (mqd_t)-1, .rep = (mqd_t)-1, .threads = SHJ_NIL,
-	}, *ss = NULL;
+	struct shj_session tmp = { .req = (mqd_t)-1, .rep = (mqd_t)-1 }, *ss = NULL;
 	union { struct shj_req req; char buf[SHJ_MSG_MAX]; } m;
+	struct shj_client *c;
 	struct stat st;
+	int pidfd, err;
 	unsigned int i;
 	ssize_t n;
-	int err;
 
-	tmp.pid = hello->pid;
-	tmp.pidfd = pidfd_open(hello->pid, 0);
-	if (tmp.pidfd < 0)
+	pidfd = pidfd_open(hello->pid, 0);
+	if (pidfd < 0)
 		goto drop;
+	c = client_find(s, hello->pid);
+	if (c && !shj_pidfd_alive(c->pidfd)) {
+		client_end(s, c);	/* exited, and we have not heard yet */
+		c = NULL;
+	}
 	tmp.uid = pid_euid(hello->pid);
 	tmp.req = open_client_queue(hello->queue, O_RDONLY, hello->pid, hello->fd,
 				    tmp.uid, &st);
 	/* the pidfd was opened first: if the process still holds its pid,
 	 * the /proc checks were about it */
-	if (tmp.req == (mqd_t)-1 || !pidfd_alive(tmp.pidfd) ||
-	    session_of_queue(s, &st))
+	if (tmp.req == (mqd_t)-1 || !shj_pidfd_alive(pidfd) || session_of_queue(s, &st))
 		goto drop;
+	tmp.req_fd = hello->fd;
 	tmp.req_dev = st.st_dev;
 	tmp.req_ino = st.st_ino;
 	n = mq_receive(tmp.req, m.buf, sizeof(m.buf), NULL);
@@ -308,28 +425,43 @@ static void do_hello(struct shj_server *s, const struct shj_req *hello)
 		goto drop;
 	/* from here on the client's own reply queue hears how it went */
 	tmp.nonce = m.req.nonce;
-	for (i = 0; i < s->lim.sessions && !ss; i++)
+	err = 0;
+	if (c && c->uid != tmp.uid)
+		err = -EPERM;	/* it changed its uid since: not the same client */
+	else if (c && prune_sessions(s, c) >= s->lim.sessions_per_client)
+		err = -ENOSPC;
+	if (!err)
+		err = session_quota(s, tmp.uid, !c);
+	for (i = 0; !err && i < s->lim.sessions && !ss; i++)
 		if (!s->sessions[i].used)
 			ss = &s->sessions[i];
-	err = !ss ? -ENOSPC : session_quota(s, tmp.uid);
+	if (!err && !c) {
+		c = client_new(s, hello->pid, tmp.uid, pidfd);
+		if (c)
+			pidfd = -1;	/* the client's now */
+		else
+			err = -ENOSPC;
+	}
 	if (!err)
 		err = watch(s, (int)tmp.req, EV(EV_REQUEST, ss - s->sessions, ss->gen));
-	if (!err) {
-		err = watch(s, tmp.pidfd, EV(EV_EXIT, ss - s->sessions, ss->gen));
-		if (err)
-			epoll_ctl(s->epfd, EPOLL_CTL_DEL, (int)tmp.req, NULL);
-	}
 	if (err) {
 		reply_to(s, tmp.rep, tmp.nonce, &m.req, err, 0);
+		if (c && c->sessions == SHJ_NIL && c->threads == SHJ_NIL)
+			client_free(s, c);
 		goto out;
 	}
 	snprintf(tmp.req_name, sizeof(tmp.req_name), "%s", hello->queue);
 	snprintf(tmp.rep_name, sizeof(tmp.rep_name), "%s", m.req.queue);
 	tmp.used = 1;
 	tmp.gen = ss->gen;
+	tmp.client = (unsigned int)(c - s->clients);
+	tmp.cnext = c->sessions;
 	*ss = tmp;
+	c->sessions = (uint32_t)(ss - s->sessions);
 	s->stats.sessions++;
 	reply_to(s, ss->rep, ss->nonce, &m.req, 0, getpid());
+	if (pidfd >= 0)
+		close(pidfd);
 	return;
 drop:
 	s->stats.dropped++;
@@ -338,14 +470,14 @@ out:
 		mq_close(tmp.req);
 	if (tmp.rep != (mqd_t)-1)
 		mq_close(tmp.rep);
-	if (tmp.pidfd >= 0)
-		close(tmp.pidfd);
+	if (pidfd >= 0)
+		close(pidfd);
 }
 
 static int may_change(const struct shj_server *s, const struct shj_session *ss,
 		      const struct shj_thread *t)
 {
-	return &s->sessions[t->session] == ss || ss->uid == 0;
+	return t->client == ss->client || ss->uid == 0;
 }
 
 /*
@@ -367,7 +499,7 @@ static int do_register(struct shj_server *s, struct shj_session *ss,
 		return pidfd;
 	tgid = shj_tgid_of(req->tid);
 	err = tgid < 0 || !shj_pidfd_alive(pidfd) ? -ESRCH :
-	      tgid != ss->pid && ss->uid != 0 ? -EPERM : 0;	/* another process's */
+	      tgid != s->clients[ss->client].pid && ss->uid != 0 ? -EPERM : 0;
 	t = err ? NULL : thread_find(s, req->tid);
 	if (t) {
 		/* a record whose thread exited before we heard of it is stale */
@@ -389,7 +521,7 @@ static int do_register(struct shj_server *s, struct shj_session *ss,
 		close(pidfd);
 		return err;
 	}
-	t = thread_new(s, ss, req->tid);
+	t = thread_new(s, &s->clients[ss->client], req->tid);
 	t->pid = tgid;
 	t->uid = pid_euid(tgid);
 	t->pidfd = pidfd;
@@ -590,7 +722,7 @@ static void handle_request(struct shj_server *s, struct shj_session *ss)
 	memcpy(&req, m.buf, (size_t)n < sizeof(req) ? (size_t)n : sizeof(req));
 	if (!err && req.op == SHJ_OP_BYE) {
 		send_reply(s, ss, &req, 0);
-		session_end(s, ss, 0);
+		client_bye(s, ss);
 		return;
 	}
 	if (!err)
@@ -636,6 +768,7 @@ int shj_server_handle(struct shj_server *s, unsigned int budget)
 		for (i = 0; i < n; i++) {
 			uint64_t d = ev[i].data.u64;
 			struct shj_session *ss;
+			struct shj_client *c;
 			struct shj_thread *t;
 
 			done++;
@@ -650,13 +783,16 @@ int shj_server_handle(struct shj_server *s, unsigned int budget)
 					thread_forget(s, t);
 				continue;
 			}
+			if (EV_KIND(d) == EV_CLIENT) {
+				/* the process exited */
+				c = &s->clients[EV_IDX(d)];
+				if (c->used && c->gen == EV_GEN(d))
+					client_end(s, c);
+				continue;
+			}
 			ss = &s->sessions[EV_IDX(d)];
-			if (!ss->used || ss->gen != EV_GEN(d))
-				continue;	/* ended earlier in this batch */
-			if (EV_KIND(d) == EV_REQUEST)
+			if (ss->used && ss->gen == EV_GEN(d))	/* not ended in this batch */
 				handle_request(s, ss);
-			else
-				session_end(s, ss, 1);
 		}
 	}
 	return (int)done;
@@ -681,20 +817,28 @@ int shj_server_open(struct shj_server *s, const struct shj_sched *sched,
 	s->pub = (mqd_t)-1;
 	s->sched = *sched;
 	s->lim = *lim;
-	if (!s->lim.sessions || s->lim.sessions > 0xffffff || !s->lim.threads ||
-	    s->lim.threads > 0xffffff)
+	if (!s->lim.sessions || s->lim.sessions > 0xffffff || !s->lim.sessions_per_client ||
+	    !s->lim.threads || s->lim.threads > 0xffffff)
 		return -EINVAL;
 	for (s->hash_bits = 4; (1U << s->hash_bits) < s->lim.threads; s->hash_bits++)
 		;
+	for (s->client_bits = 4; (1U << s->client_bits) < s->lim.sessions; s->client_bits++)
+		;
 	s->sessions = calloc(s->lim.sessions, sizeof(*s->sessions));
+	s->clients = calloc(s->lim.sessions, sizeof(*s->clients));
+	s->client_hash = malloc(sizeof(*s->client_hash) << s->client_bits);
 	s->threads = calloc(s->lim.threads, sizeof(*s->threads));
 	s->hash = malloc(sizeof(*s->hash) << s->hash_bits);
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (!s->sessions || !s->threads || !s->hash || s->epfd < 0) {
+	if (!s->sessions || !s->clients || !s->client_hash || !s->threads || !s->hash ||
+	    s->epfd < 0) {
 		err = s->epfd < 0 ? -errno : -ENOMEM;
 		goto fail;
 	}
 	memset(s->hash, 0xff, sizeof(*s->hash) << s->hash_bits);	/* SHJ_NIL */
+	memset(s->client_hash, 0xff, sizeof(*s->client_hash) << s->client_bits);
+	for (i = 0; i < s->lim.sessions; i++)
+		s->clients[i].pidfd = -1;
 	for (i = 0; i < s->lim.threads; i++)
 		s->threads[i] = (struct shj_thread){
 			.pidfd = -1, .hnext = i + 1 < s->lim.threads ? i + 1 : SHJ_NIL,
@@ -731,6 +875,8 @@ int shj_server_open(struct shj_server *s, const struct shj_sched *sched,
 fail:
 	if (s->epfd >= 0)
 		close(s->epfd);
+	free(s->clients);
+	free(s->client_hash);
 	free(s->sessions);
 	free(s->threads);
 	free(s->hash);
@@ -741,16 +887,29 @@ void shj_server_close(struct shj_server *s)
 {
 	unsigned int i;
 
-	for (i = 0; i < s->lim.sessions; i++)
-		if (s->sessions[i].used)
-			session_end(s, &s->sessions[i], 0);
+	/* every process gives its threads back, as at BYE */
+	for (i = 0; i < s->lim.sessions; i++) {
+		struct shj_client *c = &s->clients[i];
+
+		if (!c->used)
+			continue;
+		while (c->threads != SHJ_NIL)
+			thread_release(s, &s->threads[c->threads]);
+		while (c->sessions != SHJ_NIL)
+			session_end(s, &s->sessions[c->sessions], 0);
+		client_free(s, c);
+	}
 	mq_close(s->pub);
 	mq_unlink(SHJ_REQUEST_QUEUE);
 	close(s->epfd);
 	free(s->sessions);
+	free(s->clients);
+	free(s->client_hash);
 	free(s->threads);
 	free(s->hash);
 	s->sessions = NULL;
+	s->clients = NULL;
+	s->client_hash = NULL;
 	s->threads = NULL;
 	s->hash = NULL;
 }

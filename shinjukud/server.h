@@ -14,22 +14,35 @@
 #include "proto.h"
 #include "tasks.h"
 
-struct shj_session {
+#define SHJ_NIL		0xffffffffu	/* no thread, client or session (index) */
+
+/* A client process: its sessions and the threads it registered are its
+ * own, whichever session did it, until it exits. */
+struct shj_client {
 	uint32_t gen;		/* bumped when the slot is freed */
 	int used;
 	pid_t pid;
+	uid_t uid;		/* at its first session */
+	int pidfd;		/* readable once the process exits */
+	uint32_t sessions;	/* first of its sessions */
+	uint32_t threads;	/* first of the threads it registered */
+	uint32_t hnext;		/* next in its hash chain (by pid) */
+};
+
+struct shj_session {
+	uint32_t gen;		/* bumped when the slot is freed */
+	int used;
+	unsigned int client;	/* its process (index) */
+	uint32_t cnext;		/* next session of that process */
 	uid_t uid;		/* owner of its queues */
-	int pidfd;		/* readable once the client process exits */
 	int deferred_err;	/* first error of a one-way request, for SYNC */
 	uint64_t nonce;		/* from OPEN: in every reply */
-	uint32_t threads;	/* first of the threads it registered */
 	mqd_t req, rep;
+	int req_fd;		/* the process's descriptor of req */
 	dev_t req_dev;		/* the request queue, to know it again */
 	ino_t req_ino;
 	char req_name[SHJ_QUEUE_NAME_MAX], rep_name[SHJ_QUEUE_NAME_MAX];
 };
-
-#define SHJ_NIL		0xffffffffu	/* no thread (slot index) */
 
 struct shj_thread {
 	pid_t tid;		/* 0: a free slot */
@@ -38,8 +51,8 @@ struct shj_thread {
 	int pidfd;		/* the thread's own: all is done through it */
 	uint32_t gen;		/* bumped when the slot is freed */
 	uint32_t hnext;		/* next in its hash chain (free: free list) */
-	uint32_t prev, next;	/* the threads of its session */
-	unsigned int session;	/* the session that registered it (index) */
+	uint32_t prev, next;	/* the threads of its client */
+	unsigned int client;	/* the process that registered it (index) */
 	struct shj_task state;	/* as written into shj_tasks */
 };
 
@@ -68,6 +81,7 @@ struct shj_limits {
 	unsigned int sessions;		/* in all */
 	unsigned int sessions_per_uid;	/* root: no limit but sessions */
 	unsigned int sessions_root;	/* of sessions, kept for root (shjctl) */
+	unsigned int sessions_per_client; /* a process's at once */
 	unsigned int threads;		/* registered */
 };
 
@@ -76,7 +90,10 @@ struct shj_server {
 	int epfd;		/* the public queue, session queues, pidfds */
 	struct shj_sched sched;
 	struct shj_limits lim;
-	struct shj_session *sessions;
+	struct shj_session *sessions;	/* lim.sessions slots */
+	struct shj_client *clients;	/* lim.sessions slots */
+	uint32_t *client_hash;		/* by pid: first slot of each chain */
+	unsigned int client_bits;
 	struct shj_thread *threads;	/* lim.threads slots */
 	uint32_t *hash;			/* by tid: first slot of each chain */
 	unsigned int hash_bits;

@@ -569,6 +569,7 @@ int main(int argc, char **argv)
 		.sessions = MAX_SESSIONS,
 		.sessions_per_uid = MAX_SESSIONS / 4,
 		.sessions_root = ROOT_SESSIONS,
+		.sessions_per_client = 8,
 	};
 	struct shj_sched sched;
 	int ret, err, sigfd, ncpus;

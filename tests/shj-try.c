@@ -14,6 +14,7 @@
  *   marks-parallel K   a thread per spawned thread, all at once, each
  *                      marking its thread idle then runnable K times;
  *                      prints the first error
+ *   exec               exec() this program with the commands that follow
  *   fifo               put this thread in SCHED_FIFO (priority 10; root)
  *   close              shj_close()
  *   sleep MS           pause
@@ -275,6 +276,13 @@ int main(int argc, char **argv)
 			printf("sync -> %s\n", ename(shj_sync()));
 		} else if (!strcmp(cmd, "exit-spawned")) {
 			printf("exit-spawned -> %s\n", ename(exit_spawned()));
+		} else if (!strcmp(cmd, "exec")) {
+			/* this process, a new image: the rest of the commands */
+			argv[i] = argv[0];
+			printf("exec\n");
+			execv("/proc/self/exe", argv + i);
+			printf("exec -> %s\n", ename(-errno));
+			return 1;
 		} else if (!strcmp(cmd, "fifo")) {
 			struct sched_param sp = { .sched_priority = 10 };
 

@@ -517,6 +517,25 @@ test_reused_tid_untouched() {
   check "the RT task that took tid $t lost SCHED_FIFO" test "$(sched_field "$rt" "$rt" policy)" = 1
 }
 
+# A session belongs to its process: the daemon stopped for longer than a
+# call waits (the call times out, the library opens a new session), then
+# continued: the same thread's later calls succeed, as an unprivileged uid.
+test_session_survives_stopped_daemon() {
+  start_daemon "$T/d.log" || return
+  start_try "$T/a.log" 1001 register self 0 wait "$T/go" runnable self idle self \
+    runnable self qos self 2 hold || return
+  kill -STOP "$daemon_pid"
+  touch "$T/go"
+  wait_for 30 grep -q '^runnable self -> ' "$T/a.log"
+  kill -CONT "$daemon_pid"
+  wait_for 30 grep -q '^holding' "$T/a.log"
+  sed 's/^/  /' "$T/a.log"
+  expect "$T/a.log" "runnable self" -ETIMEDOUT
+  expect "$T/a.log" "idle self" 0
+  check "runnable self after the timeout" test "$(grep -c '^runnable self -> 0$' "$T/a.log")" = 1
+  expect "$T/a.log" "qos self 2" 0
+}
+
 test_killed_client_leaves_nothing() {
   local pid
   start_daemon "$T/d.log" || return
@@ -616,7 +635,7 @@ all_tests=(test_kernel_has_sched_ext test_daemon_rejects_bad_usage
   test_idle_marked_runs_only_in_background test_boosted_thread_keeps_its_slice
   test_prio_boost_after_higher_class test_unregistered_ext_thread_runs_lowest
   test_switch_all_batch_gets_what_is_left test_shjctl test_ownership_matrix
-  test_hijack_refused test_reused_tid_untouched
+  test_hijack_refused test_reused_tid_untouched test_session_survives_stopped_daemon
   test_killed_client_leaves_nothing test_closed_session_restores_policy
   test_client_survives_daemon_restart test_garbage_flood test_loadgen_smoke
   test_stress_no_ejection)

@@ -115,7 +115,8 @@ static int start_server(void)
 {
 	struct shj_sched sched = { .nr_levels = 8, .dry_run = 1 };
 	struct shj_limits lim = {
-		.sessions = 16, .sessions_per_uid = 4, .sessions_root = 2, .threads = 64,
+		.sessions = 16, .sessions_per_uid = 4, .sessions_root = 2,
+		.sessions_per_client = 2, .threads = 64,
 	};
 	int err, lock;
 
@@ -420,6 +421,64 @@ START_TEST(test_exited_thread_forgotten)
 }
 END_TEST
 
+/* A session belongs to its process: after a call timed out (the daemon did
+ * not answer for a while) the library's new session acts on the threads
+ * the process registered before; the one it dropped is forgotten. */
+START_TEST(test_session_survives_timeout)
+{
+	char a_out[4096] = "";
+	char *a_args[] = { "register", "self", "0", "wait", go_file, "idle", "self",
+			   "idle", "self", "runnable", "self", "qos", "self", "2",
+			   "hold", NULL };
+	unsigned int n;
+	int a_fd;
+	pid_t a;
+
+	unlink(go_file);
+	a = start_try(1001, &a_fd, a_args);
+	ck_assert_int_gt(a, 0);
+	read_until(a_fd, a_out, sizeof(a_out), "waiting");
+	HAS(a_out, "register self 0 -> 0");
+	pause_server();
+	close(open(go_file, O_CREAT | O_WRONLY, 0644));
+	read_until(a_fd, a_out, sizeof(a_out), "idle self -> ");
+	resume_server();
+	read_until(a_fd, a_out, sizeof(a_out), "holding");
+	HAS(a_out, "idle self -> -ETIMEDOUT\nidle self -> 0\nrunnable self -> 0\n"
+		   "qos self 2 -> 0\n");
+	pause_server();
+	n = sessions_of(1001);
+	resume_server();
+	ck_assert_uint_eq(n, 1);	/* the dropped one went */
+	end_try(a, SIGKILL);
+	close(a_fd);
+}
+END_TEST
+
+/* ... and after an exec(): the new image's session acts on them, and the
+ * old image's queues (closed on exec) are removed. */
+START_TEST(test_exec_keeps_registrations)
+{
+	char out[4096] = "", name[SHJ_QUEUE_NAME_MAX];
+	char *args[] = { "register", "self", "1", "exec", "idle", "self", "qos", "self",
+			 "3", "unregister", "self", "hold", NULL };
+	int fd;
+	pid_t a;
+
+	a = start_try(1001, &fd, args);
+	ck_assert_int_gt(a, 0);
+	read_until(fd, out, sizeof(out), "holding");
+	HAS(out, "register self 1 -> 0\nexec\nidle self -> 0\nqos self 3 -> 0\n"
+		 "unregister self -> 0\n");
+	shj_queue_name(name, sizeof(name), a, 0, 'q');
+	ck_assert_int_eq(queue_len(name), -1);
+	shj_queue_name(name, sizeof(name), a, 0, 'r');
+	ck_assert_int_eq(queue_len(name), -1);
+	end_try(a, SIGKILL);
+	close(fd);
+}
+END_TEST
+
 START_TEST(test_batches_and_async)
 {
 	char out[4096];
@@ -489,6 +548,8 @@ int main(int argc, char **argv)
 		tcase_add_test(tc, test_hijack);
 		tcase_add_test(tc, test_forged_replies);
 		tcase_add_test(tc, test_exited_thread_forgotten);
+		tcase_add_test(tc, test_session_survives_timeout);
+		tcase_add_test(tc, test_exec_keeps_registrations);
 		tcase_add_test(tc, test_batches_and_async);
 		tcase_add_test(tc, test_concurrent_async_marks);
 		tcase_add_test(tc, test_garbage);
