@@ -479,6 +479,39 @@ START_TEST(test_exec_keeps_registrations)
 }
 END_TEST
 
+/* Root registers another process's thread and exits: that thread is given
+ * back (out of the map; in SCHED_OTHER again outside a dry run), not left
+ * registered with no one to see it. */
+START_TEST(test_root_exit_releases_others)
+{
+	char b_out[4096] = "", out[4096], tid[16];
+	char *b_args[] = { "spawn", "1", "hold", NULL };
+	char *r_args[] = { "register", tid, "2", "idle", tid, NULL };
+	struct shj_task t;
+	int b_fd, i;
+	pid_t b;
+	char *p;
+
+	b = start_try(1001, &b_fd, b_args);
+	ck_assert_int_gt(b, 0);
+	read_until(b_fd, b_out, sizeof(b_out), "holding");
+	p = strstr(b_out, "spawned ");
+	ck_assert_ptr_nonnull(p);
+	snprintf(tid, sizeof(tid), "%d", atoi(p + 8));
+	run_try(0, r_args, out, sizeof(out));	/* registers, marks, exits */
+	HAS(out, "idle");
+	ck_assert_msg(!strstr(out, "-E"), "%s", out);
+	for (i = 0; i < 5000 && srv.nthreads; i++)
+		usleep(1000);
+	pause_server();
+	ck_assert_uint_eq(srv.nthreads, 0);
+	resume_server();
+	ck_assert_int_eq(read_task(atoi(tid), &t), -ENOENT);
+	end_try(b, SIGKILL);
+	close(b_fd);
+}
+END_TEST
+
 START_TEST(test_batches_and_async)
 {
 	char out[4096];
@@ -550,6 +583,7 @@ int main(int argc, char **argv)
 		tcase_add_test(tc, test_exited_thread_forgotten);
 		tcase_add_test(tc, test_session_survives_timeout);
 		tcase_add_test(tc, test_exec_keeps_registrations);
+		tcase_add_test(tc, test_root_exit_releases_others);
 		tcase_add_test(tc, test_batches_and_async);
 		tcase_add_test(tc, test_concurrent_async_marks);
 		tcase_add_test(tc, test_garbage);
