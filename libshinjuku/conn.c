@@ -87,6 +87,13 @@ static int wait_queue(const struct shj_conn *c, mqd_t q, short events,
 	return 0;
 }
 
+int shj_conn_alive(const struct shj_conn *c)
+{
+	struct pollfd fd = { .fd = c->daemon_fd, .events = POLLIN };
+
+	return c->daemon_fd < 0 || poll(&fd, 1, 0) <= 0;
+}
+
 int shj_conn_send(struct shj_conn *c, struct shj_req *req)
 {
 	struct timespec ts;

@@ -40,6 +40,9 @@ void shj_conn_drop(struct shj_conn *c);
 int shj_conn_call(struct shj_conn *c, struct shj_req *req, void *rep,
 		  size_t rep_size);
 
+/* Is the daemon of the session still running? */
+int shj_conn_alive(const struct shj_conn *c);
+
 /* Send req without waiting for a reply (SHJ_REQ_NOREPLY requests): 0,
  * -ECONNRESET if shinjukud exited while our queue was full, -ETIMEDOUT. */
 int shj_conn_send(struct shj_conn *c, struct shj_req *req);

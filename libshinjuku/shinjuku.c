@@ -10,6 +10,10 @@
  * now, and runs only when nothing else waits) must not hold anything the
  * dispatcher needs for its next mark. A child after fork() does not inherit
  * the session; its first call opens its own.
+ *
+ * One-way requests sent in a session that ends before a SYNC was answered
+ * in it (the daemon exited, or did not answer in time) may never have been
+ * handled: the next shj_sync() says so.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,10 +34,25 @@
  * sends in an open session (glibc's default rwlock prefers readers) */
 static pthread_rwlock_t lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct shj_conn conn = SHJ_CONN_INIT;
+static unsigned int unsynced;	/* one-way requests sent in this session
+				 * since its last SYNC was answered */
+static int lost;		/* why some may not have been handled */
 
 static int connect_locked(void)
 {
+	if (conn.pid && conn.pid != getpid())	/* a child after fork() */
+		unsynced = lost = 0;
 	return shj_conn_open(&conn, sizeof(struct shj_rep));
+}
+
+/* End the session (why: -errno); one-way requests not known to have been
+ * handled are lost, for the next shj_sync() to say. */
+static void drop_session(int why)
+{
+	if (conn.pid == getpid() && unsynced && !lost)
+		lost = why;
+	unsynced = 0;
+	shj_conn_drop(&conn);
 }
 
 static int async_marks;	/* shj_set_async() */
@@ -46,10 +65,14 @@ static int send_oneway(struct shj_req *req)
 	int err = -ENOTCONN;
 
 	pthread_rwlock_rdlock(&lock);
-	if (conn.pid == getpid())
+	if (conn.pid == getpid()) {
 		err = shj_conn_send(&conn, req);
+		if (!err)
+			__atomic_add_fetch(&unsynced, 1, __ATOMIC_RELAXED);
+	}
 	pthread_rwlock_unlock(&lock);
-	if (err != -ENOTCONN)
+	/* no session, or its daemon exited while our queue was full */
+	if (err != -ENOTCONN && err != -ECONNRESET)
 		return err;
 	pthread_rwlock_wrlock(&lock);
 	err = session_call(req);
@@ -69,15 +92,21 @@ static int session_call(struct shj_req *req)
 		err = connect_locked();
 		if (err)
 			return err;
-		if (req->flags & SHJ_REQ_NOREPLY)
-			return shj_conn_send(&conn, req);
-		err = shj_conn_call(&conn, req, &rep, sizeof(rep));
+		if (!(req->flags & SHJ_REQ_NOREPLY)) {
+			err = shj_conn_call(&conn, req, &rep, sizeof(rep));
+		} else if (!shj_conn_alive(&conn)) {
+			err = -ECONNRESET;
+		} else {
+			err = shj_conn_send(&conn, req);
+			if (!err)
+				unsynced++;
+		}
 		if (err == -ETIMEDOUT || err == -EBADMSG || err == -EPROTO)
-			shj_conn_drop(&conn);	/* daemon stuck or confused: start afresh */
+			drop_session(err);	/* daemon stuck or confused: start afresh */
 		/* the daemon exited before answering: reconnect, once */
 		if (err != -ECONNRESET)
 			return err;
-		shj_conn_drop(&conn);
+		drop_session(err);
 	}
 	return err;
 }
@@ -103,8 +132,10 @@ SHJ_EXPORT int shj_close(void)
 		memset(&req, 0, sizeof(req));
 		req.op = SHJ_OP_BYE;
 		err = shj_conn_call(&conn, &req, &rep, sizeof(rep));
+		if (err >= 0)	/* answered: what was sent before, was handled */
+			unsynced = 0;
 	}
-	shj_conn_drop(&conn);
+	drop_session(err);
 	pthread_rwlock_unlock(&lock);
 	return err;
 }
@@ -215,6 +246,12 @@ SHJ_EXPORT int shj_sync(void)
 	req.op = SHJ_OP_SYNC;
 	pthread_rwlock_wrlock(&lock);
 	err = session_call(&req);
+	/* answered, or the session that had one-way requests ended (lost) */
+	unsynced = 0;
+	if (lost) {		/* earlier than anything the SYNC reports */
+		err = lost;
+		lost = 0;
+	}
 	pthread_rwlock_unlock(&lock);
 	return err;
 }

@@ -97,8 +97,14 @@ int shj_runnable_many(const pid_t *tids, int n);
  */
 int shj_set_async(int on);
 
-/* Wait until shinjukud has handled every request sent before, and return
- * the first error of a one-way request since the last shj_sync(), or 0. */
+/*
+ * Wait until shinjukud has handled every request sent before, and return
+ * the first error of a one-way request since the last shj_sync(), or 0.
+ * -ECONNRESET (shinjukud exited) or -ETIMEDOUT (it did not answer in time)
+ * if some were sent in a session that ended before they were known to be
+ * handled: they may be lost (after a restart, threads must be registered
+ * again).
+ */
 int shj_sync(void);
 
 /* A static, human-readable description of a value these functions return. */

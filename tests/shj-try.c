@@ -60,6 +60,7 @@ static const char *ename(int err)
 	case ENOTCONN: return "-ENOTCONN";
 	case ETIMEDOUT: return "-ETIMEDOUT";
 	case ECONNREFUSED: return "-ECONNREFUSED";
+	case ECONNRESET: return "-ECONNRESET";
 	case EMSGSIZE: return "-EMSGSIZE";
 	}
 	snprintf(buf, sizeof(buf), "%d", err);

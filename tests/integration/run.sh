@@ -588,6 +588,25 @@ test_client_survives_daemon_restart() {
   check "policy after re-registering, want 7" test "$(sched_field "$pid" "$pid" policy)" = 7
 }
 
+# One-way marks sent to a daemon that was killed are not lost silently:
+# shj_sync() says so (as uid 1001; the issue's case: it returned 0).
+test_oneway_loss_reported() {
+  start_daemon "$T/d.log" || return
+  start_try "$T/a.log" 1001 register self 0 async 1 idle self wait "$T/go" \
+    runnable self idle self runnable self sync sync qos self 1 hold || return
+  kill -KILL "$daemon_pid"; wait "$daemon_pid" 2>/dev/null
+  pids=()
+  start_daemon "$T/d2.log" || return
+  touch "$T/go"
+  wait_for 30 grep -q '^holding' "$T/a.log"
+  sed 's/^/  /' "$T/a.log"
+  check "marks before the kill: $(cat "$T/a.log")" grep -q '^idle self -> 0$' "$T/a.log"
+  expect "$T/a.log" "sync" -ECONNRESET
+  check "second sync: $(grep '^sync' "$T/a.log" | tail -n 1)" \
+    test "$(grep '^sync' "$T/a.log" | tail -n 1)" = "sync -> 0"
+  expect "$T/a.log" "qos self 1" -ENOENT
+}
+
 test_garbage_flood() {
   local dropped
   start_daemon "$T/d.log" || return
@@ -637,7 +656,8 @@ all_tests=(test_kernel_has_sched_ext test_daemon_rejects_bad_usage
   test_switch_all_batch_gets_what_is_left test_shjctl test_ownership_matrix
   test_hijack_refused test_reused_tid_untouched test_session_survives_stopped_daemon
   test_killed_client_leaves_nothing test_closed_session_restores_policy
-  test_client_survives_daemon_restart test_garbage_flood test_loadgen_smoke
+  test_client_survives_daemon_restart test_oneway_loss_reported test_garbage_flood
+  test_loadgen_smoke
   test_stress_no_ejection)
 # usage: run.sh [TEST...]   (default: all, in this order)
 (($#)) || set -- "${all_tests[@]}"
