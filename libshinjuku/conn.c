@@ -3,8 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -154,18 +154,47 @@ int shj_conn_call(struct shj_conn *c, struct shj_req *req, void *rep,
 	return err ? err : wait_reply(c, req, rep, rep_size);
 }
 
-/* 0 if a shinjukud holds its lock; -ECONNREFUSED at once if none does (a
- * killed daemon leaves its queue behind, but not its lock). */
-static int daemon_running(void)
+/*
+ * The running shinjukud, from its pid file: a pidfd for it in *pidfd (it
+ * becomes readable when the daemon exits) and its pid; -ECONNREFUSED at
+ * once if none runs (a killed daemon leaves its queue and pid file behind,
+ * but its pid is gone or belongs to a process started at another time).
+ */
+static pid_t daemon_find(int *pidfd)
 {
-	int fd = open(SHJ_LOCK_FILE, O_RDONLY | O_CLOEXEC), err = 0;
+	unsigned long long start, now;
+	char buf[1024];
+	int fd, pid;
+	ssize_t n;
 
+	fd = open(SHJ_PID_FILE, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return errno == ENOENT ? -ECONNREFUSED : 0;
-	if (flock(fd, LOCK_SH | LOCK_NB) == 0)
-		err = -ECONNREFUSED;	/* nobody holds it: no daemon */
-	close(fd);			/* drops our probe at once */
-	return err;
+		return -ECONNREFUSED;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -ECONNREFUSED;
+	buf[n] = '\0';
+	if (sscanf(buf, "%d %llu", &pid, &start) != 2 || pid <= 0)
+		return -ECONNREFUSED;
+	*pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (*pidfd < 0)
+		return -ECONNREFUSED;
+	/* the pidfd holds the pid: if the start time matches now, it is the
+	 * daemon's */
+	snprintf(buf, sizeof(buf), "/proc/%d/stat", pid);
+	fd = open(buf, O_RDONLY | O_CLOEXEC);
+	n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+	if (fd >= 0)
+		close(fd);
+	if (n > 0)
+		buf[n] = '\0';
+	if (n <= 0 || shj_stat_starttime(buf, &now) || now != start) {
+		close(*pidfd);
+		*pidfd = -1;
+		return -ECONNREFUSED;
+	}
+	return pid;
 }
 
 /* Create our pair of private queues, under names nobody else took. */
@@ -241,15 +270,16 @@ int shj_conn_open(struct shj_conn *c, size_t rep_size)
 {
 	struct shj_req req;
 	struct shj_rep rep;
+	pid_t dpid;
 	int err;
 
 	if (c->pid == getpid())
 		return 0;
 	if (c->pid)		/* inherited across fork: not ours */
 		shj_conn_drop(c);
-	err = daemon_running();
-	if (err)
-		return err;
+	dpid = daemon_find(&c->daemon_fd);
+	if (dpid < 0)
+		return dpid;
 	c->pid = getpid();
 	err = make_queues(c, rep_size);
 	if (err)
@@ -271,10 +301,10 @@ int shj_conn_open(struct shj_conn *c, size_t rep_size)
 		err = send_hello(c);
 	if (!err)
 		err = wait_reply(c, &req, &rep, sizeof(rep));
+	if (!err && rep.daemon_pid != dpid)
+		err = -EPROTO;	/* not the daemon of the pid file */
 	if (err)
 		goto fail;
-	/* watch the daemon: a call to a dead one fails at once */
-	c->daemon_fd = (int)syscall(SYS_pidfd_open, rep.daemon_pid, 0);
 	return 0;
 fail:
 	shj_conn_drop(c);

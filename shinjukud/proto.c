@@ -140,3 +140,18 @@ int shj_queue_valid(const char *name, pid_t pid, char kind)
 		p++;
 	return p[0] == kind && p[1] == '\0';
 }
+
+int shj_stat_starttime(const char *stat, unsigned long long *start)
+{
+	const char *p = strrchr(stat, ')');	/* the name may hold anything */
+	int field;
+
+	if (!p)
+		return -EINVAL;
+	/* ") S ppid ...": field 3 follows, the start time is field 22 */
+	for (field = 2; field < 22 && p; field++)
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p, " %llu", start) != 1)
+		return -EINVAL;
+	return 0;
+}

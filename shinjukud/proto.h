@@ -43,9 +43,14 @@
 
 #define SHJ_PROTO_VERSION	2
 #define SHJ_REQUEST_QUEUE	"/shinjukud"
-/* Held (flock) by the running shinjukud, and holds its pid: a client that
- * can take a shared lock on it knows at once that no daemon runs. */
-#define SHJ_LOCK_FILE		"/run/shinjukud.lock"
+/* shinjukud's files, in a directory only root writes: the lock (flock),
+ * which only root can open, so no one else can hold it; and the pid file,
+ * "<pid> <start time>\n" (field 22 of /proc/<pid>/stat), for anyone to tell
+ * at once whether a daemon runs: a file left by a killed daemon names a
+ * pid that is gone or has another start time. */
+#define SHJ_RUN_DIR		"/run/shinjukud"
+#define SHJ_LOCK_FILE		SHJ_RUN_DIR "/lock"
+#define SHJ_PID_FILE		SHJ_RUN_DIR "/pid"
 #define SHJ_QUEUE_NAME_MAX	32	/* with the NUL */
 #define SHJ_QUEUE_DEPTH		8	/* a client's queues: fits the default
 					 * fs.mqueue.msg_max */
@@ -155,5 +160,8 @@ int shj_queue_name(char *buf, size_t size, pid_t pid, unsigned int n, char kind)
 
 /* Does name have the form of a queue of pid of that kind? */
 int shj_queue_valid(const char *name, pid_t pid, char kind);
+
+/* The start time in a /proc/<pid>/stat line: 0, or -EINVAL. */
+int shj_stat_starttime(const char *stat, unsigned long long *start);
 
 #endif /* SHJ_PROTO_H */

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -798,6 +799,92 @@ int shj_server_handle(struct shj_server *s, unsigned int budget)
 	return (int)done;
 }
 
+/* The run directory: ours (root's), not a link, writable by root only. */
+static int run_dir(void)
+{
+	struct stat st;
+
+	if (mkdir(SHJ_RUN_DIR, 0755) && errno != EEXIST)
+		return -errno;
+	if (lstat(SHJ_RUN_DIR, &st))
+		return -errno;
+	if (!S_ISDIR(st.st_mode) || st.st_uid != 0)
+		return -EPERM;
+	if ((st.st_mode & 022) && chmod(SHJ_RUN_DIR, 0755))
+		return -errno;
+	return 0;
+}
+
+/* This process's start time, as clients read it. */
+static int self_starttime(unsigned long long *start)
+{
+	char buf[1024];
+	ssize_t n;
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC), err;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	err = n < 0 ? -errno : 0;
+	close(fd);
+	if (err)
+		return err;
+	buf[n] = '\0';
+	return shj_stat_starttime(buf, start);
+}
+
+int shj_server_lock(void)
+{
+	unsigned long long start;
+	char line[64];
+	struct stat st;
+	int fd, pf, err, len;
+
+	err = run_dir();
+	if (err)
+		return err;
+	/* only root can open it: no one else can take it and hold it */
+	fd = open(SHJ_LOCK_FILE, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	err = fstat(fd, &st) ? -errno : !S_ISREG(st.st_mode) ? -EPERM :
+	      fchown(fd, 0, 0) || fchmod(fd, 0600) ? -errno : 0;
+	if (err) {
+		close(fd);
+		return err;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		close(fd);
+		return err;
+	}
+	/* the pid file, whole or not at all: written aside, renamed */
+	err = self_starttime(&start);
+	len = snprintf(line, sizeof(line), "%d %llu\n", (int)getpid(), start);
+	pf = err ? -1 : open(SHJ_PID_FILE ".new", O_WRONLY | O_CREAT | O_TRUNC |
+			     O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (!err && pf < 0)
+		err = -errno;
+	if (!err && (fchmod(pf, 0644) || write(pf, line, (size_t)len) != len))
+		err = -EIO;
+	if (pf >= 0)
+		close(pf);
+	if (!err && rename(SHJ_PID_FILE ".new", SHJ_PID_FILE))
+		err = -errno;
+	if (err) {
+		unlink(SHJ_PID_FILE ".new");
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+void shj_server_unlock(int lock_fd)
+{
+	unlink(SHJ_PID_FILE);
+	close(lock_fd);
+}
+
 int shj_server_fd(const struct shj_server *s)
 {
 	return s->epfd;
@@ -844,22 +931,27 @@ int shj_server_open(struct shj_server *s, const struct shj_sched *sched,
 			.pidfd = -1, .hnext = i + 1 < s->lim.threads ? i + 1 : SHJ_NIL,
 		};
 	s->free = 0;
-	/* A queue left by a daemon that was killed is stale: we are the only
-	 * daemon (the scheduler attached), so replace it. */
-	mq_unlink(SHJ_REQUEST_QUEUE);
-	s->pub = mq_open(SHJ_REQUEST_QUEUE,
-			 O_RDONLY | O_CREAT | O_EXCL | O_NONBLOCK | O_CLOEXEC,
-			 0622, &attr);
-	if (s->pub == (mqd_t)-1 && errno == EINVAL) {
-		/* deeper than fs.mqueue.msg_max needs CAP_SYS_RESOURCE */
-		FILE *f = fopen("/proc/sys/fs/mqueue/msg_max", "re");
+	/* A queue left by a daemon that was killed is stale, and anyone may
+	 * have made one of that name while none ran: we are the only daemon
+	 * (we hold the lock), so replace it, however often it comes back. */
+	for (i = 0; i < 1000; i++) {
+		mq_unlink(SHJ_REQUEST_QUEUE);
+		s->pub = mq_open(SHJ_REQUEST_QUEUE,
+				 O_RDONLY | O_CREAT | O_EXCL | O_NONBLOCK | O_CLOEXEC,
+				 0622, &attr);
+		if (s->pub == (mqd_t)-1 && errno == EINVAL) {
+			/* deeper than fs.mqueue.msg_max needs CAP_SYS_RESOURCE */
+			FILE *f = fopen("/proc/sys/fs/mqueue/msg_max", "re");
 
-		if (f && fscanf(f, "%ld", &attr.mq_maxmsg) == 1 && attr.mq_maxmsg > 0)
-			s->pub = mq_open(SHJ_REQUEST_QUEUE,
-					 O_RDONLY | O_CREAT | O_EXCL | O_NONBLOCK | O_CLOEXEC,
-					 0622, &attr);
-		if (f)
-			fclose(f);
+			if (f && fscanf(f, "%ld", &attr.mq_maxmsg) == 1 && attr.mq_maxmsg > 0)
+				s->pub = mq_open(SHJ_REQUEST_QUEUE,
+						 O_RDONLY | O_CREAT | O_EXCL | O_NONBLOCK |
+						 O_CLOEXEC, 0622, &attr);
+			if (f)
+				fclose(f);
+		}
+		if (s->pub != (mqd_t)-1 || errno != EEXIST)
+			break;
 	}
 	if (s->pub == (mqd_t)-1) {
 		err = -errno;

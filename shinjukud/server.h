@@ -102,6 +102,13 @@ struct shj_server {
 	struct shj_server_stats stats;
 };
 
+/* One daemon at a time: take the lock (SHJ_LOCK_FILE, creating its
+ * directory) and write the pid file. Returns the lock's descriptor (keep it
+ * open), -EBUSY if another daemon holds it, or -errno. */
+int shj_server_lock(void);
+/* Remove the pid file and let go of the lock. */
+void shj_server_unlock(int lock_fd);
+
 /* Create the public queue (replacing a stale one) and the tables. 0/-errno */
 int shj_server_open(struct shj_server *s, const struct shj_sched *sched,
 		    const struct shj_limits *lim);

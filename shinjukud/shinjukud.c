@@ -431,34 +431,23 @@ static void verifier_stats_print(struct shinjuku_bpf *skel)
 	}
 }
 
-/*
- * One daemon at a time, whatever the mode: the request queue is shared. The
- * lock goes with the process, however it ends; clients probe it (shared
- * lock) to fail fast when no daemon runs, so a probe may hold it for an
- * instant: retry a little before concluding that another daemon runs.
- */
+/* One daemon at a time, whatever the mode: the request queue is shared.
+ * The lock goes with the process, however it ends. */
+static int lock_fd = -1;
+
 static int take_lock(void)
 {
-	int fd = open(SHJ_LOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC, 0644), i;
-	char pid[16];
-
-	if (fd < 0) {
-		logmsg("cannot open %s: %s", SHJ_LOCK_FILE, strerror(errno));
-		return errno == EACCES || errno == EPERM ? EXIT_ENV : EXIT_RUNTIME;
+	lock_fd = shj_server_lock();
+	if (lock_fd == -EBUSY) {
+		logmsg("another shinjukud is running (%s is locked)", SHJ_LOCK_FILE);
+		return EXIT_ENV;
 	}
-	for (i = 0; flock(fd, LOCK_EX | LOCK_NB); i++) {
-		if (errno != EWOULDBLOCK || i == 50) {
-			logmsg("another shinjukud is running (%s is locked)", SHJ_LOCK_FILE);
-			close(fd);
-			return EXIT_ENV;
-		}
-		usleep(10000);
+	if (lock_fd < 0) {
+		logmsg("cannot take %s and write %s: %s", SHJ_LOCK_FILE, SHJ_PID_FILE,
+		       strerror(-lock_fd));
+		return lock_fd == -EACCES || lock_fd == -EPERM ? EXIT_ENV : EXIT_RUNTIME;
 	}
-	fchmod(fd, 0644);
-	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
-	if (ftruncate(fd, 0) || pwrite(fd, pid, strlen(pid), 0) < 0)
-		logmsg("cannot write %s: %s", SHJ_LOCK_FILE, strerror(errno));
-	return -1;	/* fd stays open: it holds the lock */
+	return -1;	/* lock_fd stays open: it holds the lock */
 }
 
 /*
@@ -693,6 +682,7 @@ serve:
 out:
 	bpf_link__destroy(link);
 	shinjuku_bpf__destroy(skel);
+	shj_server_unlock(lock_fd);
 	if (ret == EXIT_OK && !opt.dry_run)
 		logmsg("scheduler detached");
 	return ret;

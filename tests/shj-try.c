@@ -14,6 +14,9 @@
  *   marks-parallel K   a thread per spawned thread, all at once, each
  *                      marking its thread idle then runnable K times;
  *                      prints the first error
+ *   lock-probe         open shinjukud's lock and take a shared lock on it
+ *                      (kept: "hold" after it holds it)
+ *   squat NAME         create queue NAME, mode 0666 (kept open)
  *   exec               exec() this program with the commands that follow
  *   fifo               put this thread in SCHED_FIFO (priority 10; root)
  *   close              shj_close()
@@ -32,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "shinjuku.h"
@@ -62,6 +66,8 @@ static const char *ename(int err)
 	case ECONNREFUSED: return "-ECONNREFUSED";
 	case ECONNRESET: return "-ECONNRESET";
 	case EMSGSIZE: return "-EMSGSIZE";
+	case EACCES: return "-EACCES";
+	case EWOULDBLOCK: return "-EWOULDBLOCK";
 	}
 	snprintf(buf, sizeof(buf), "%d", err);
 	return buf;
@@ -277,6 +283,18 @@ int main(int argc, char **argv)
 			printf("sync -> %s\n", ename(shj_sync()));
 		} else if (!strcmp(cmd, "exit-spawned")) {
 			printf("exit-spawned -> %s\n", ename(exit_spawned()));
+		} else if (!strcmp(cmd, "lock-probe")) {
+			/* what anyone could do to keep a daemon from starting */
+			int fd = open(SHJ_LOCK_FILE, O_RDONLY | O_CLOEXEC);
+
+			err = fd < 0 ? -errno : flock(fd, LOCK_SH | LOCK_NB) ? -errno : 0;
+			printf("lock-probe -> %s\n", ename(err));
+		} else if (!strcmp(cmd, "squat")) {
+			/* take a queue's name (the daemon's, when none runs) */
+			mqd_t q = mq_open(a, O_RDWR | O_CREAT | O_CLOEXEC, 0666, NULL);
+
+			printf("squat %s -> %s\n", a, ename(q == (mqd_t)-1 ? -errno : 0));
+			i++;
 		} else if (!strcmp(cmd, "exec")) {
 			/* this process, a new image: the rest of the commands */
 			argv[i] = argv[0];

@@ -607,6 +607,52 @@ test_oneway_loss_reported() {
   expect "$T/a.log" "qos self 1" -ENOENT
 }
 
+# No user can keep shinjukud from starting: nobody tries to hold its lock
+# (the issue's flock -s), uid 1002 squats the public queue's name; the
+# daemon starts, replaces the queue, and serves.
+test_no_user_blocks_the_daemon() {
+  local rc
+  as_uid 65534 $TRY lock-probe hold >"$T/l.log" 2>&1 &
+  pids+=($!)
+  as_uid 1002 $TRY squat /shinjukud hold >"$T/q.log" 2>&1 &
+  pids+=($!)
+  wait_for 10 grep -q holding "$T/l.log"
+  wait_for 10 grep -q holding "$T/q.log"
+  sed 's/^/  /' "$T/l.log" "$T/q.log"
+  check "nobody holds the lock: $(cat "$T/l.log")" test -z "$(grep 'lock-probe -> 0' "$T/l.log")"
+  start_daemon "$T/d.log" || return
+  check "public queue owner $(stat -c %u /dev/mqueue/shinjukud), want 0" \
+    test "$(stat -c %u /dev/mqueue/shinjukud)" = 0
+  as_uid 1001 $TRY register self 0 idle self >"$T/a.log" 2>&1
+  expect "$T/a.log" "register self 0" 0
+  as_uid 65534 $TRY lock-probe >"$T/l2.log" 2>&1
+  expect "$T/l2.log" lock-probe -EACCES
+}
+
+# SIGTERM stops the daemon under a garbage flood, with and without
+# --busy-poll: it serves a bounded amount between looks at signals.
+gone() { [[ ! -e /proc/$1 ]] || [[ $(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null) == Z ]]; }
+dropped_some() { [[ $(stat_now dropped) -gt 0 ]]; }
+test_sigterm_under_flood() {
+  local mode rc i
+  for mode in "" --busy-poll; do
+    start_daemon "$T/d.log" $mode || return
+    for i in 1 2 3; do	# a steady flood: one of them is always sending
+      as_uid 1002 $TRY flood 1000000000 >/dev/null 2>&1 &
+      pids+=($!)
+    done
+    check "flood ${mode:-(no busy-poll)}: nothing dropped" wait_for 30 dropped_some
+    kill -TERM "$daemon_pid"
+    if wait_for 10 gone "$daemon_pid"; then
+      wait "$daemon_pid"; rc=$?
+      check "shinjukud $mode: exit $rc after SIGTERM, want 0" test $rc = 0
+    else
+      fail "shinjukud $mode still running 10 s after SIGTERM under the flood"
+    fi
+    cleanup
+  done
+}
+
 test_garbage_flood() {
   local dropped
   start_daemon "$T/d.log" || return
@@ -656,7 +702,8 @@ all_tests=(test_kernel_has_sched_ext test_daemon_rejects_bad_usage
   test_switch_all_batch_gets_what_is_left test_shjctl test_ownership_matrix
   test_hijack_refused test_reused_tid_untouched test_session_survives_stopped_daemon
   test_killed_client_leaves_nothing test_closed_session_restores_policy
-  test_client_survives_daemon_restart test_oneway_loss_reported test_garbage_flood
+  test_client_survives_daemon_restart test_oneway_loss_reported
+  test_no_user_blocks_the_daemon test_sigterm_under_flood test_garbage_flood
   test_loadgen_smoke
   test_stress_no_ejection)
 # usage: run.sh [TEST...]   (default: all, in this order)

@@ -38,6 +38,7 @@ static struct shj_server srv;
 static pthread_t server_thread;
 static volatile int stop, paused, server_idle;
 static char try_path[PATH_MAX], go_file[64];
+static int lock = -1;
 
 /* The daemon's loop; paused: it serves nothing (as if stopped). */
 static void *serve(void *arg)
@@ -118,15 +119,19 @@ static int start_server(void)
 		.sessions = 16, .sessions_per_uid = 4, .sessions_root = 2,
 		.sessions_per_client = 2, .threads = 64,
 	};
-	int err, lock;
+	int err, legacy;
 
 	err = load_maps_only(&skel, 1);
 	if (err)
 		return err;
-	lock = open(SHJ_LOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB))
-		return -EBUSY;	/* a real shinjukud runs here */
-	fchmod(lock, 0644);
+	/* where this test may run beside a daemon built before the lock
+	 * moved (other trees on a shared machine), it takes that one too */
+	legacy = open("/run/shinjukud.lock", O_RDWR | O_CLOEXEC);
+	if (legacy >= 0 && flock(legacy, LOCK_EX | LOCK_NB))
+		return -EBUSY;
+	lock = shj_server_lock();
+	if (lock < 0)
+		return lock;	/* -EBUSY: a real shinjukud runs here */
 	sched.tasks_fd = bpf_map__fd(skel->maps.shj_tasks);
 	sched.rt_fd = bpf_map__fd(skel->maps.shj_rt);
 	sched.apply_fd = bpf_program__fd(skel->progs.shinjuku_apply);
@@ -512,6 +517,24 @@ START_TEST(test_root_exit_releases_others)
 }
 END_TEST
 
+/* Nobody but root can open the daemon's lock, so nobody can hold it and
+ * keep a daemon from starting (the issue's flock -s as nobody). */
+START_TEST(test_lock_is_root_only)
+{
+	char out[4096];
+	char *args[] = { "lock-probe", NULL };
+	struct stat st;
+
+	run_try(65534, args, out, sizeof(out));
+	HAS(out, "lock-probe -> -EACCES");
+	ck_assert_int_eq(stat(SHJ_LOCK_FILE, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0600);
+	ck_assert_uint_eq(st.st_uid, 0);
+	ck_assert_int_eq(stat(SHJ_PID_FILE, &st), 0);	/* for clients to read */
+	ck_assert_uint_eq(st.st_mode & 07777, 0644);
+}
+END_TEST
+
 START_TEST(test_batches_and_async)
 {
 	char out[4096];
@@ -584,6 +607,7 @@ int main(int argc, char **argv)
 		tcase_add_test(tc, test_session_survives_timeout);
 		tcase_add_test(tc, test_exec_keeps_registrations);
 		tcase_add_test(tc, test_root_exit_releases_others);
+		tcase_add_test(tc, test_lock_is_root_only);
 		tcase_add_test(tc, test_batches_and_async);
 		tcase_add_test(tc, test_concurrent_async_marks);
 		tcase_add_test(tc, test_garbage);
@@ -598,6 +622,7 @@ int main(int argc, char **argv)
 		stop = 1;
 		pthread_join(server_thread, NULL);
 		shj_server_close(&srv);
+		shj_server_unlock(lock);
 	}
 	shinjuku_bpf__destroy(skel);
 	unlink(go_file);
