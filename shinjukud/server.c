@@ -48,6 +48,11 @@ static int watch(struct shj_server *s, int fd, uint64_t data)
 	return epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
 }
 
+static struct shj_account *account_of(struct shj_server *s, unsigned int client)
+{
+	return &s->accounts[s->clients[client].account];
+}
+
 static int pidfd_open(pid_t pid, unsigned int flags)
 {
 	return (int)syscall(SYS_pidfd_open, pid, flags);
@@ -89,6 +94,7 @@ static struct shj_thread *thread_new(struct shj_server *s, struct shj_client *c,
 		s->threads[t->next].prev = i;
 	c->threads = i;
 	s->nthreads++;
+	s->accounts[c->account].threads++;
 	return t;
 }
 
@@ -108,6 +114,7 @@ static void thread_forget(struct shj_server *s, struct shj_thread *t)
 	if (t->next != SHJ_NIL)
 		s->threads[t->next].prev = t->prev;
 	close(t->pidfd);
+	account_of(s, t->client)->threads--;
 	*t = (struct shj_thread){ .gen = t->gen + 1, .hnext = s->free, .pidfd = -1 };
 	s->free = i;
 	s->nthreads--;
@@ -128,6 +135,52 @@ static uint32_t *client_bucket(struct shj_server *s, pid_t pid)
 	return &s->client_hash[((uint32_t)pid * 0x9e3779b1u) >> (32 - s->client_bits)];
 }
 
+static uint32_t *account_bucket(struct shj_server *s, uid_t uid)
+{
+	return &s->account_hash[((uint32_t)uid * 0x9e3779b1u) >> (32 - s->client_bits)];
+}
+
+static struct shj_account *account_find(struct shj_server *s, uid_t uid)
+{
+	uint32_t i;
+
+	for (i = *account_bucket(s, uid); i != SHJ_NIL; i = s->accounts[i].hnext)
+		if (s->accounts[i].uid == uid)
+			return &s->accounts[i];
+	return NULL;
+}
+
+/* uid's account, made for a new client (there is a free slot: there are as
+ * many as clients). */
+static struct shj_account *account_join(struct shj_server *s, uid_t uid)
+{
+	struct shj_account *a = account_find(s, uid);
+	uint32_t i, *b;
+
+	for (i = 0; !a && i < s->lim.sessions; i++) {
+		if (s->accounts[i].clients)
+			continue;
+		a = &s->accounts[i];
+		b = account_bucket(s, uid);
+		*a = (struct shj_account){ .uid = uid, .hnext = *b };
+		*b = i;
+	}
+	if (a)
+		a->clients++;
+	return a;
+}
+
+static void account_leave(struct shj_server *s, struct shj_account *a)
+{
+	uint32_t i = (uint32_t)(a - s->accounts), *p;
+
+	if (--a->clients)
+		return;
+	for (p = account_bucket(s, a->uid); *p != i; p = &s->accounts[*p].hnext)
+		;
+	*p = a->hnext;
+}
+
 static struct shj_client *client_find(struct shj_server *s, pid_t pid)
 {
 	uint32_t i;
@@ -144,6 +197,7 @@ static struct shj_client *client_new(struct shj_server *s, pid_t pid, uid_t uid,
 				     int pidfd)
 {
 	struct shj_client *c = NULL;
+	struct shj_account *a;
 	uint32_t i, *b;
 
 	for (i = 0; i < s->lim.sessions && !c; i++)
@@ -151,6 +205,9 @@ static struct shj_client *client_new(struct shj_server *s, pid_t pid, uid_t uid,
 			c = &s->clients[i];
 	if (!c || watch(s, pidfd, EV(EV_CLIENT, c - s->clients, c->gen)))
 		return NULL;
+	a = account_join(s, uid);
+	c->account = (uint32_t)(a - s->accounts);
+	s->nclients++;
 	b = client_bucket(s, pid);
 	c->used = 1;
 	c->pid = pid;
@@ -170,6 +227,8 @@ static void client_free(struct shj_server *s, struct shj_client *c)
 	while (*p != i)
 		p = &s->clients[*p].hnext;
 	*p = c->hnext;
+	account_leave(s, &s->accounts[c->account]);
+	s->nclients--;
 	close(c->pidfd);
 	*c = (struct shj_client){ .gen = c->gen + 1, .pidfd = -1 };
 }
@@ -205,6 +264,8 @@ static void session_end(struct shj_server *s, struct shj_session *ss, int abando
 	}
 	mq_close(ss->req);
 	mq_close(ss->rep);
+	account_of(s, ss->client)->sessions--;
+	s->nsessions--;
 	gen = ss->gen + 1;
 	memset(ss, 0, sizeof(*ss));
 	ss->gen = gen;
@@ -326,25 +387,17 @@ static mqd_t open_client_queue(const char *name, int flags, pid_t pid, int fd,
 }
 
 /* May uid open another session (and, if new_client, have another process
- * on record)? 0 or -ENOSPC. */
-static int session_quota(const struct shj_server *s, uid_t uid, int new_client)
+ * on record)? 0 or -ENOSPC. Root has its reserve, and no per-uid limit. */
+static int session_quota(struct shj_server *s, uid_t uid, int new_client)
 {
-	unsigned int i, used = 0, mine = 0, clients = 0, my_clients = 0;
+	const struct shj_account *a = account_find(s, uid);
+	unsigned int reserve = uid ? s->lim.sessions_root : 0;
 
-	for (i = 0; i < s->lim.sessions; i++) {
-		used += s->sessions[i].used;
-		mine += s->sessions[i].used && s->sessions[i].uid == uid;
-		clients += s->clients[i].used;
-		my_clients += s->clients[i].used && s->clients[i].uid == uid;
-	}
-	if (used >= s->lim.sessions || (new_client && clients >= s->lim.sessions))
+	if (s->nsessions + reserve >= s->lim.sessions ||
+	    (new_client && s->nclients + reserve >= s->lim.sessions))
 		return -ENOSPC;
-	if (uid == 0)
-		return 0;
-	if (used + s->lim.sessions_root >= s->lim.sessions || mine >= s->lim.sessions_per_uid)
-		return -ENOSPC;
-	if (new_client && (clients + s->lim.sessions_root >= s->lim.sessions ||
-			   my_clients >= s->lim.sessions_per_uid))
+	if (uid && a && (a->sessions >= s->lim.sessions_per_uid ||
+			 (new_client && a->clients >= s->lim.sessions_per_uid)))
 		return -ENOSPC;
 	return 0;
 }
@@ -459,6 +512,8 @@ static void do_hello(struct shj_server *s, const struct shj_req *hello)
 	tmp.cnext = c->sessions;
 	*ss = tmp;
 	c->sessions = (uint32_t)(ss - s->sessions);
+	account_of(s, ss->client)->sessions++;
+	s->nsessions++;
 	s->stats.sessions++;
 	reply_to(s, ss->rep, ss->nonce, &m.req, 0, getpid());
 	if (pidfd >= 0)
@@ -509,7 +564,8 @@ static int do_register(struct shj_server *s, struct shj_session *ss,
 		else
 			thread_forget(s, t);
 	}
-	if (!err && s->nthreads >= s->lim.threads)
+	if (!err && (s->nthreads >= s->lim.threads ||
+		     (ss->uid && account_of(s, ss->client)->threads >= s->lim.threads_per_uid)))
 		err = -ENOSPC;
 	if (!err)
 		err = shj_task_write(s->sched.tasks_fd, pidfd, &task);
@@ -914,16 +970,19 @@ int shj_server_open(struct shj_server *s, const struct shj_sched *sched,
 	s->sessions = calloc(s->lim.sessions, sizeof(*s->sessions));
 	s->clients = calloc(s->lim.sessions, sizeof(*s->clients));
 	s->client_hash = malloc(sizeof(*s->client_hash) << s->client_bits);
+	s->accounts = calloc(s->lim.sessions, sizeof(*s->accounts));
+	s->account_hash = malloc(sizeof(*s->account_hash) << s->client_bits);
 	s->threads = calloc(s->lim.threads, sizeof(*s->threads));
 	s->hash = malloc(sizeof(*s->hash) << s->hash_bits);
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (!s->sessions || !s->clients || !s->client_hash || !s->threads || !s->hash ||
-	    s->epfd < 0) {
+	if (!s->sessions || !s->clients || !s->client_hash || !s->accounts ||
+	    !s->account_hash || !s->threads || !s->hash || s->epfd < 0) {
 		err = s->epfd < 0 ? -errno : -ENOMEM;
 		goto fail;
 	}
 	memset(s->hash, 0xff, sizeof(*s->hash) << s->hash_bits);	/* SHJ_NIL */
 	memset(s->client_hash, 0xff, sizeof(*s->client_hash) << s->client_bits);
+	memset(s->account_hash, 0xff, sizeof(*s->account_hash) << s->client_bits);
 	for (i = 0; i < s->lim.sessions; i++)
 		s->clients[i].pidfd = -1;
 	for (i = 0; i < s->lim.threads; i++)
@@ -969,6 +1028,8 @@ fail:
 		close(s->epfd);
 	free(s->clients);
 	free(s->client_hash);
+	free(s->accounts);
+	free(s->account_hash);
 	free(s->sessions);
 	free(s->threads);
 	free(s->hash);
@@ -997,11 +1058,15 @@ void shj_server_close(struct shj_server *s)
 	free(s->sessions);
 	free(s->clients);
 	free(s->client_hash);
+	free(s->accounts);
+	free(s->account_hash);
 	free(s->threads);
 	free(s->hash);
 	s->sessions = NULL;
 	s->clients = NULL;
 	s->client_hash = NULL;
+	s->accounts = NULL;
+	s->account_hash = NULL;
 	s->threads = NULL;
 	s->hash = NULL;
 }

@@ -23,10 +23,18 @@ struct shj_client {
 	int used;
 	pid_t pid;
 	uid_t uid;		/* at its first session */
+	uint32_t account;	/* what uid holds (index) */
 	int pidfd;		/* readable once the process exits */
 	uint32_t sessions;	/* first of its sessions */
 	uint32_t threads;	/* first of the threads it registered */
 	uint32_t hnext;		/* next in its hash chain (by pid) */
+};
+
+/* What a uid holds, for its quotas: while it has a client on record. */
+struct shj_account {
+	uid_t uid;
+	unsigned int clients, sessions, threads;	/* 0 clients: a free slot */
+	uint32_t hnext;		/* next in its hash chain (by uid) */
 };
 
 struct shj_session {
@@ -83,6 +91,7 @@ struct shj_limits {
 	unsigned int sessions_root;	/* of sessions, kept for root (shjctl) */
 	unsigned int sessions_per_client; /* a process's at once */
 	unsigned int threads;		/* registered */
+	unsigned int threads_per_uid;	/* root: no limit but threads */
 };
 
 struct shj_server {
@@ -93,7 +102,10 @@ struct shj_server {
 	struct shj_session *sessions;	/* lim.sessions slots */
 	struct shj_client *clients;	/* lim.sessions slots */
 	uint32_t *client_hash;		/* by pid: first slot of each chain */
-	unsigned int client_bits;
+	unsigned int client_bits;	/* of client_hash and account_hash */
+	struct shj_account *accounts;	/* lim.sessions slots */
+	uint32_t *account_hash;		/* by uid */
+	unsigned int nsessions, nclients;	/* open, on record */
 	struct shj_thread *threads;	/* lim.threads slots */
 	uint32_t *hash;			/* by tid: first slot of each chain */
 	unsigned int hash_bits;

@@ -55,7 +55,7 @@ enum {
 #define SCX_OPS_SWITCH_PARTIAL	(1ULL << 3)	/* kernel ABI: enum scx_ops_flags */
 
 static struct {
-	u64 slice_us, qos_levels, max_threads, watchdog_ms;
+	u64 slice_us, qos_levels, max_threads, max_threads_uid, watchdog_ms;
 	unsigned int stats_secs;
 	int switch_all, prog_stats, dry_run, busy_poll, verbose;
 } opt = {
@@ -76,6 +76,8 @@ static void usage(FILE *f)
 "                      (default %llu, %llu..%llu)\n"
 "  -q, --qos-levels N  number of QoS levels, 1..%d (default %d)\n"
 "      --max-threads N most threads registered at once, 1..%d (default %d)\n"
+"      --max-threads-per-uid N  of those, most by one uid's processes (root:\n"
+"                      no limit), 1..%d (default: a quarter of --max-threads)\n"
 "      --switch-all    schedule every task, not only SCHED_EXT ones: tasks\n"
 "                      that are not registered form a background tier\n"
 "      --watchdog-ms MS  sched_ext's stall timeout, 1..%d (default: the\n"
@@ -100,7 +102,7 @@ static void usage(FILE *f)
 		SHJ_SLICE_NS_DEFAULT / 1000, SHJ_SLICE_NS_MIN / 1000,
 		SHJ_SLICE_NS_MAX / 1000,
 		SHJ_QOS_MAX, SHJ_QOS_LEVELS_DEFAULT, MAX_THREADS_MAX, MAX_THREADS,
-		WATCHDOG_MS_MAX, WATCHDOG_MS_MAX);
+		MAX_THREADS_MAX, WATCHDOG_MS_MAX, WATCHDOG_MS_MAX);
 }
 
 static void logmsg(const char *fmt, ...)
@@ -131,12 +133,14 @@ static int parse_u64(const char *s, u64 min, u64 max, u64 *out)
 
 static int parse_args(int argc, char **argv)
 {
-	enum { OPT_STATS = 256, OPT_MAX_THREADS, OPT_SWITCH_ALL, OPT_WATCHDOG,
+	enum { OPT_STATS = 256, OPT_MAX_THREADS, OPT_MAX_THREADS_UID, OPT_SWITCH_ALL,
+	       OPT_WATCHDOG,
 	       OPT_PROG_STATS, OPT_DRY_RUN, OPT_BUSY_POLL };
 	static const struct option longopts[] = {
 		{ "slice-us", required_argument, NULL, 's' },
 		{ "qos-levels", required_argument, NULL, 'q' },
 		{ "max-threads", required_argument, NULL, OPT_MAX_THREADS },
+		{ "max-threads-per-uid", required_argument, NULL, OPT_MAX_THREADS_UID },
 		{ "switch-all", no_argument, NULL, OPT_SWITCH_ALL },
 		{ "watchdog-ms", required_argument, NULL, OPT_WATCHDOG },
 		{ "stats", required_argument, NULL, OPT_STATS },
@@ -153,6 +157,8 @@ static int parse_args(int argc, char **argv)
 		{ 's', "slice-us", "microseconds", &opt.slice_us,
 		  SHJ_SLICE_NS_MIN / 1000, SHJ_SLICE_NS_MAX / 1000 },
 		{ 'q', "qos-levels", "levels", &opt.qos_levels, 1, SHJ_QOS_MAX },
+		{ OPT_MAX_THREADS_UID, "max-threads-per-uid", "threads",
+		  &opt.max_threads_uid, 1, MAX_THREADS_MAX },
 		{ OPT_MAX_THREADS, "max-threads", "threads", &opt.max_threads,
 		  1, MAX_THREADS_MAX },
 		{ OPT_WATCHDOG, "watchdog-ms", "milliseconds", &opt.watchdog_ms,
@@ -654,6 +660,8 @@ serve:
 	sched.ctx = &d;
 	d.skel = skel;
 	lim.threads = (unsigned int)opt.max_threads;
+	lim.threads_per_uid = opt.max_threads_uid ? (unsigned int)opt.max_threads_uid :
+			      lim.threads / 4 ? lim.threads / 4 : 1;
 	err = shj_server_open(&d.srv, &sched, &lim);
 	if (err) {
 		logmsg("cannot create the request queue %s: %s",

@@ -117,7 +117,7 @@ static int start_server(void)
 	struct shj_sched sched = { .nr_levels = 8, .dry_run = 1 };
 	struct shj_limits lim = {
 		.sessions = 16, .sessions_per_uid = 4, .sessions_root = 2,
-		.sessions_per_client = 2, .threads = 64,
+		.sessions_per_client = 2, .threads = 64, .threads_per_uid = 32,
 	};
 	int err, legacy;
 
@@ -535,6 +535,56 @@ START_TEST(test_lock_is_root_only)
 }
 END_TEST
 
+/* A uid's processes hold at most so many sessions and threads; root still
+ * gets in, beyond them. */
+START_TEST(test_quotas)
+{
+	char h_out[4][4096], out[4096];
+	char *h_args[] = { "register", "self", "0", "hold", NULL };
+	char *more[] = { "register", "self", "0", NULL };
+	char *many[] = { "spawn", "40", "register", "all", "0", NULL };
+	char *root[] = { "sync", NULL };
+	int fd[4], i;
+	pid_t h[4];
+
+	for (i = 0; i < 4; i++) {	/* uid 1002: 4 sessions, its limit */
+		h_out[i][0] = '\0';
+		h[i] = start_try(1002, &fd[i], h_args);
+		ck_assert_int_gt(h[i], 0);
+		read_until(fd[i], h_out[i], sizeof(h_out[i]), "holding");
+		HAS(h_out[i], "register self 0 -> 0");
+	}
+	run_try(1002, more, out, sizeof(out));
+	HAS(out, "register self 0 -> -ENOSPC");
+	run_try(0, root, out, sizeof(out));
+	HAS(out, "sync -> 0");
+	for (i = 0; i < 4; i++) {
+		end_try(h[i], SIGKILL);
+		close(fd[i]);
+	}
+	run_try(1002, many, out, sizeof(out));	/* 32 threads at most */
+	HAS(out, "register all -> 8 failed");
+}
+END_TEST
+
+/* Last: every client is gone, and so is everything it held. */
+START_TEST(test_nothing_left)
+{
+	unsigned int i, accounts = 0;
+	int n;
+
+	for (n = 0; n < 5000 && (srv.nclients || srv.nsessions || srv.nthreads); n++)
+		usleep(1000);
+	pause_server();
+	for (i = 0; i < srv.lim.sessions; i++)
+		accounts += srv.accounts[i].clients != 0;
+	ck_assert_uint_eq(srv.nclients, 0);
+	ck_assert_uint_eq(srv.nsessions, 0);
+	ck_assert_uint_eq(srv.nthreads, 0);
+	ck_assert_uint_eq(accounts, 0);
+}
+END_TEST
+
 START_TEST(test_batches_and_async)
 {
 	char out[4096];
@@ -608,9 +658,11 @@ int main(int argc, char **argv)
 		tcase_add_test(tc, test_exec_keeps_registrations);
 		tcase_add_test(tc, test_root_exit_releases_others);
 		tcase_add_test(tc, test_lock_is_root_only);
+		tcase_add_test(tc, test_quotas);
 		tcase_add_test(tc, test_batches_and_async);
 		tcase_add_test(tc, test_concurrent_async_marks);
 		tcase_add_test(tc, test_garbage);
+		tcase_add_test(tc, test_nothing_left);
 	}
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
