@@ -94,22 +94,37 @@ int shj_conn_alive(const struct shj_conn *c)
 	return c->daemon_fd < 0 || poll(&fd, 1, 0) <= 0;
 }
 
+/* The version we speak, and a request's length in it. */
+static void header(const struct shj_conn *c, struct shj_req *req)
+{
+	req->version = c->version ? c->version : SHJ_PROTO_VERSION;
+	req->size = c->req_size ? c->req_size : sizeof(*req);
+}
+
 int shj_conn_send(struct shj_conn *c, struct shj_req *req)
 {
+	union { struct shj_req req; char buf[SHJ_MSG_MAX]; } m;
+	const char *msg = (const char *)req;
 	struct timespec ts;
 	int err;
 
-	req->version = SHJ_PROTO_VERSION;
-	req->size = sizeof(*req);
+	header(c, req);
 	req->seq = __atomic_add_fetch(&c->seq, 1, __ATOMIC_RELAXED);
-	if (mq_send(c->req, (const char *)req, sizeof(*req), 0) == 0)
+	if (req->size != sizeof(*req)) {	/* longer: zeros at the end */
+		if (req->size > sizeof(m))
+			return -EINVAL;
+		memset(&m, 0, sizeof(m));
+		m.req = *req;
+		msg = m.buf;
+	}
+	if (mq_send(c->req, msg, req->size, 0) == 0)
 		return 0;
 	ts = deadline(SEND_TIMEOUT_MS);
 	while (errno == EAGAIN) {	/* our queue is full: the daemon drains it */
 		err = wait_queue(c, c->req, POLLOUT, &ts);
 		if (err)
 			return err;
-		if (mq_send(c->req, (const char *)req, sizeof(*req), 0) == 0)
+		if (mq_send(c->req, msg, req->size, 0) == 0)
 			return 0;
 	}
 	return -errno;
@@ -204,7 +219,9 @@ static int make_queues(struct shj_conn *c, size_t rep_size)
 		.mq_maxmsg = SHJ_QUEUE_DEPTH, .mq_msgsize = (long)rep_size,
 	};
 	struct mq_attr qattr = {
-		.mq_maxmsg = SHJ_QUEUE_DEPTH, .mq_msgsize = sizeof(struct shj_req),
+		.mq_maxmsg = SHJ_QUEUE_DEPTH,
+		.mq_msgsize = c->req_size > sizeof(struct shj_req) ? (long)c->req_size :
+			      (long)sizeof(struct shj_req),
 	};
 	int tries, err;
 
@@ -237,8 +254,8 @@ static int make_queues(struct shj_conn *c, size_t rep_size)
 static int send_hello(struct shj_conn *c)
 {
 	struct timespec ts = deadline(SEND_TIMEOUT_MS);
+	union { struct shj_req req; char buf[SHJ_MSG_MAX]; } m;
 	long prio = sysconf(_SC_MQ_PRIO_MAX);
-	struct shj_req req;
 	struct stat st;
 	mqd_t pub;
 	int err = 0;
@@ -251,16 +268,17 @@ static int send_hello(struct shj_conn *c)
 		mq_close(pub);
 		return -ECONNREFUSED;
 	}
-	memset(&req, 0, sizeof(req));
-	req.version = SHJ_PROTO_VERSION;
-	req.op = SHJ_OP_HELLO;
-	req.size = sizeof(req);
-	req.pid = c->pid;
-	req.fd = (int)c->req;
-	memcpy(req.queue, c->req_name, sizeof(req.queue));
+	memset(&m, 0, sizeof(m));
+	header(c, &m.req);
+	m.req.op = SHJ_OP_HELLO;
+	m.req.pid = c->pid;
+	m.req.fd = (int)c->req;
+	memcpy(m.req.queue, c->req_name, sizeof(m.req.queue));
 	/* the highest priority: a flood cannot overtake us (only queue ahead) */
-	if (mq_timedsend(pub, (const char *)&req, sizeof(req),
-			 prio > 0 ? (unsigned int)prio - 1 : 0, &ts))
+	if (m.req.size > sizeof(m))
+		err = -EINVAL;
+	else if (mq_timedsend(pub, m.buf, m.req.size, prio > 0 ? (unsigned int)prio - 1 : 0,
+			      &ts))
 		err = -errno;
 	mq_close(pub);
 	return err;

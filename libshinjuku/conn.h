@@ -20,6 +20,8 @@ struct shj_conn {
 	uint32_t seq;
 	int daemon_fd;		/* pidfd of shinjukud: readable once it exits */
 	unsigned int nqueues;	/* queue pairs made so far, for unique names */
+	uint16_t version;	/* to speak; 0: SHJ_PROTO_VERSION (tests speak */
+	uint32_t req_size;	/* as a newer client: a later version, longer) */
 };
 
 #define SHJ_CONN_INIT { .req = (mqd_t)-1, .rep = (mqd_t)-1, .daemon_fd = -1 }

@@ -18,18 +18,12 @@ static int all_zero(const void *p, size_t n)
 	return 1;
 }
 
-int shj_req_check(const void *buf, size_t len)
+/* The fields of a request, whatever its length and version. */
+static int check_fields(const struct shj_req *rp)
 {
-	struct shj_req r;
+	struct shj_req r = *rp;
 	uint32_t i;
 
-	if (len != sizeof(r))
-		return -EBADMSG;
-	memcpy(&r, buf, sizeof(r));
-	if (r.version != SHJ_PROTO_VERSION)
-		return -EPROTO;
-	if (r.size != sizeof(r))
-		return -EBADMSG;
 	if (r.op < SHJ_OP_HELLO || r.op >= SHJ_OP_MAX)
 		return -EOPNOTSUPP;
 
@@ -73,6 +67,36 @@ int shj_req_check(const void *buf, size_t len)
 	default:
 		return r.tid == 0 ? 0 : -EINVAL;
 	}
+}
+
+int shj_req_check(const void *buf, size_t len)
+{
+	struct shj_req r;
+
+	if (len < sizeof(r))
+		return -EBADMSG;
+	memcpy(&r, buf, sizeof(r));
+	if (r.version < SHJ_PROTO_VERSION_MIN || r.version > SHJ_PROTO_VERSION)
+		return -EPROTO;
+	if (len != sizeof(r) || r.size != len)
+		return -EBADMSG;
+	return check_fields(&r);
+}
+
+int shj_hello_check(const void *buf, size_t len)
+{
+	struct shj_req r;
+
+	if (len < sizeof(r) || len > SHJ_MSG_MAX)
+		return -EBADMSG;
+	memcpy(&r, buf, sizeof(r));
+	if (r.size != len)
+		return -EBADMSG;
+	if (r.version < SHJ_PROTO_VERSION_MIN)
+		return -EPROTO;
+	if (r.op != SHJ_OP_HELLO && r.op != SHJ_OP_OPEN)
+		return -EINVAL;
+	return check_fields(&r);
 }
 
 size_t shj_rep_size(int op)

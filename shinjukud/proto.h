@@ -25,7 +25,7 @@
  * - Every reply goes to the session's reply queue and carries the nonce of
  *   its OPEN and the request's op and seq; a client takes nothing else as
  *   the answer to its call.
- * - Every request has one size, sizeof(struct shj_req). A reply is a
+ * - A request of this version has one size, sizeof(struct shj_req). A reply is a
  *   struct shj_rep, or a struct shj_rep_page for STATS and LIST (those need
  *   a reply queue whose messages are that large).
  * - A request that fails validation gets an error reply (it came through
@@ -41,7 +41,16 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define SHJ_PROTO_VERSION	2
+/*
+ * Growth: a new version only adds fields at the end of a message; version
+ * says which layout, size how long it is. A daemon serves clients of
+ * SHJ_PROTO_VERSION_MIN up to its own version (fields an older one does
+ * not have count as 0) and answers in the client's version; a newer
+ * client's OPEN it answers -EPROTO. HELLO and OPEN keep their fields where
+ * version 2 has them, so any daemon can read them.
+ */
+#define SHJ_PROTO_VERSION	2	/* the layout this side writes */
+#define SHJ_PROTO_VERSION_MIN	2	/* the oldest a daemon serves */
 #define SHJ_REQUEST_QUEUE	"/shinjukud"
 /* shinjukud's files, in a directory only root writes: the lock (flock),
  * which only root can open, so no one else can hold it; and the pid file,
@@ -143,8 +152,13 @@ struct shj_rep_page {
 	};
 };
 
-/* Check a received request: 0, or the negative errno to answer with. */
+/* Check a received request: 0, or the negative errno to answer with
+ * (-EPROTO: a version this side cannot read). */
 int shj_req_check(const void *buf, size_t len);
+
+/* Check a received HELLO or OPEN of any version from SHJ_PROTO_VERSION_MIN
+ * on (its version-2 fields): 0 or -errno. */
+int shj_hello_check(const void *buf, size_t len);
 
 /* The size of a successful reply to a request of this op. */
 size_t shj_rep_size(int op);

@@ -470,7 +470,7 @@ static void do_hello(struct shj_server *s, const struct shj_req *hello)
 	tmp.req_dev = st.st_dev;
 	tmp.req_ino = st.st_ino;
 	n = mq_receive(tmp.req, m.buf, sizeof(m.buf), NULL);
-	if (n < 0 || shj_req_check(m.buf, (size_t)n) || m.req.op != SHJ_OP_OPEN ||
+	if (n < 0 || shj_hello_check(m.buf, (size_t)n) || m.req.op != SHJ_OP_OPEN ||
 	    m.req.pid != hello->pid)
 		goto drop;
 	tmp.rep = open_client_queue(m.req.queue, O_WRONLY, hello->pid, m.req.fd,
@@ -480,7 +480,9 @@ static void do_hello(struct shj_server *s, const struct shj_req *hello)
 	/* from here on the client's own reply queue hears how it went */
 	tmp.nonce = m.req.nonce;
 	err = 0;
-	if (c && c->uid != tmp.uid)
+	if (m.req.version > SHJ_PROTO_VERSION)
+		err = -EPROTO;	/* a newer client: the reply says our version */
+	else if (c && c->uid != tmp.uid)
 		err = -EPERM;	/* it changed its uid since: not the same client */
 	else if (c && prune_sessions(s, c) >= s->lim.sessions_per_client)
 		err = -ENOSPC;
@@ -805,7 +807,7 @@ static void handle_public(struct shj_server *s)
 		return;
 	s->stats.requests++;
 	memcpy(&req, buf, sizeof(req));
-	if (shj_req_check(buf, (size_t)n) || req.op != SHJ_OP_HELLO) {
+	if (shj_hello_check(buf, (size_t)n) || req.op != SHJ_OP_HELLO) {
 		s->stats.dropped++;
 		return;
 	}
@@ -951,7 +953,7 @@ int shj_server_open(struct shj_server *s, const struct shj_sched *sched,
 {
 	struct mq_attr attr = {
 		.mq_maxmsg = 256,
-		.mq_msgsize = sizeof(struct shj_req) + 64,
+		.mq_msgsize = SHJ_MSG_MAX,	/* room for newer clients' HELLO */
 	};
 	unsigned int i;
 	int err;

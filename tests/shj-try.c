@@ -23,6 +23,8 @@
  *   sleep MS           pause
  *   hold               print "holding" and sleep until killed
  *   wait FILE          pause until FILE exists
+ *   newer              connect as a client of the next protocol version
+ *   bad-oneway N       N invalid one-way requests, then SYNC (own session)
  *   hijack PID         as an attacker: HELLOs naming PID's queues (see
  *                      hijack())
  *   flood N            send N malformed messages to the request queue
@@ -65,6 +67,7 @@ static const char *ename(int err)
 	case ETIMEDOUT: return "-ETIMEDOUT";
 	case ECONNREFUSED: return "-ECONNREFUSED";
 	case ECONNRESET: return "-ECONNRESET";
+	case EPROTO: return "-EPROTO";
 	case EMSGSIZE: return "-EMSGSIZE";
 	case EACCES: return "-EACCES";
 	case EWOULDBLOCK: return "-EWOULDBLOCK";
@@ -195,6 +198,43 @@ static int hijack(pid_t pid)
 	return 0;
 }
 
+/* A client of the next protocol version (longer requests) connects. */
+static int newer(void)
+{
+	struct shj_conn c = SHJ_CONN_INIT;
+	int err;
+
+	c.version = SHJ_PROTO_VERSION + 1;
+	c.req_size = sizeof(struct shj_req) + 16;
+	err = shj_conn_open(&c, sizeof(struct shj_rep));
+	shj_conn_drop(&c);
+	return err;
+}
+
+/* n invalid one-way requests (more than a reply queue holds), then SYNC on
+ * the same session: its answer is the first one's error, and it arrives. */
+static int bad_oneway(int n)
+{
+	struct shj_conn c = SHJ_CONN_INIT;
+	struct shj_req req;
+	struct shj_rep rep;
+	int i, err = shj_conn_open(&c, sizeof(rep));
+
+	for (i = 0; !err && i < n; i++) {
+		memset(&req, 0, sizeof(req));
+		req.op = SHJ_OP_IDLE;
+		req.flags = SHJ_REQ_NOREPLY;	/* but neither a tid nor a batch */
+		err = shj_conn_send(&c, &req);
+	}
+	if (!err) {
+		memset(&req, 0, sizeof(req));
+		req.op = SHJ_OP_SYNC;
+		err = shj_conn_call(&c, &req, &rep, sizeof(rep));
+	}
+	shj_conn_drop(&c);
+	return err;
+}
+
 static int flood(int n)
 {
 	mqd_t q = mq_open(SHJ_REQUEST_QUEUE, O_WRONLY | O_NONBLOCK);
@@ -321,6 +361,11 @@ int main(int argc, char **argv)
 			printf("holding\n");
 			for (;;)
 				pause();
+		} else if (!strcmp(cmd, "newer")) {
+			printf("newer -> %s\n", ename(newer()));
+		} else if (!strcmp(cmd, "bad-oneway")) {
+			printf("bad-oneway %s -> %s\n", a, ename(bad_oneway(atoi(a))));
+			i++;
 		} else if (!strcmp(cmd, "hijack")) {
 			printf("hijack %s -> %s\n", a, ename(hijack(atoi(a))));
 			i++;

@@ -207,6 +207,34 @@ START_TEST(test_hello_fields)
 }
 END_TEST
 
+/* A newer client's HELLO and OPEN are longer: their version-2 fields are
+ * read all the same (to answer -EPROTO); its other requests are refused. */
+START_TEST(test_versions)
+{
+	union { struct shj_req r; char buf[SHJ_MSG_MAX]; } m;
+	int op;
+
+	for (op = SHJ_OP_HELLO; op <= SHJ_OP_OPEN; op++) {
+		memset(&m, 0, sizeof(m));
+		m.r = good(op);
+		ck_assert_int_eq(shj_hello_check(&m, sizeof(m.r)), 0);
+		m.r.version = SHJ_PROTO_VERSION + 1;
+		m.r.size = sizeof(m.r) + 16;
+		ck_assert_int_eq(shj_hello_check(&m, sizeof(m.r) + 16), 0);
+		ck_assert_int_eq(shj_req_check(&m, sizeof(m.r) + 16), -EPROTO);
+		ck_assert_int_eq(shj_hello_check(&m, sizeof(m.r) + 8), -EBADMSG);
+		m.r.size = SHJ_MSG_MAX + 1;
+		ck_assert_int_eq(shj_hello_check(&m, SHJ_MSG_MAX + 1), -EBADMSG);
+		m.r = good(op);
+		m.r.version = SHJ_PROTO_VERSION_MIN - 1;	/* before sessions had queues */
+		ck_assert_int_eq(shj_hello_check(&m, sizeof(m.r)), -EPROTO);
+		ck_assert_int_eq(shj_req_check(&m, sizeof(m.r)), -EPROTO);
+	}
+	m.r = good(SHJ_OP_SYNC);
+	ck_assert_int_eq(shj_hello_check(&m, sizeof(m.r)), -EINVAL);
+}
+END_TEST
+
 START_TEST(test_queue_names)
 {
 	char buf[SHJ_QUEUE_NAME_MAX];
@@ -317,6 +345,7 @@ int main(void)
 	tcase_add_test(tc, test_batches);
 	tcase_add_test(tc, test_hello_fields);
 	tcase_add_test(tc, test_queue_names);
+	tcase_add_test(tc, test_versions);
 	tcase_add_test(tc, test_reply_check);
 	tcase_add_test(tc, test_pages);
 	suite_add_tcase(s, tc);

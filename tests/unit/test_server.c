@@ -585,6 +585,19 @@ START_TEST(test_nothing_left)
 }
 END_TEST
 
+/* A newer client gets a clear -EPROTO; invalid one-way requests get no
+ * reply (they would fill the client's queue), only the SYNC after them. */
+START_TEST(test_versions_and_bad_oneway)
+{
+	char out[4096];
+	char *args[] = { "newer", "bad-oneway", "12", NULL };
+
+	run_try(1001, args, out, sizeof(out));
+	HAS(out, "newer -> -EPROTO");
+	HAS(out, "bad-oneway 12 -> -EINVAL");
+}
+END_TEST
+
 START_TEST(test_batches_and_async)
 {
 	char out[4096];
@@ -659,6 +672,7 @@ int main(int argc, char **argv)
 		tcase_add_test(tc, test_root_exit_releases_others);
 		tcase_add_test(tc, test_lock_is_root_only);
 		tcase_add_test(tc, test_quotas);
+		tcase_add_test(tc, test_versions_and_bad_oneway);
 		tcase_add_test(tc, test_batches_and_async);
 		tcase_add_test(tc, test_concurrent_async_marks);
 		tcase_add_test(tc, test_garbage);
