@@ -95,7 +95,7 @@ test_daemon_rejects_bad_usage() {
   check "stray argument: exit $rc, want 1" test $rc = 1
   local bad
   for bad in "-q 0" "-q 33" "--qos-levels x" "-s 1000001" \
-             "--max-threads 0" "--watchdog-ms 30001" "--stats 0" "-s 1x"; do
+             "--max-threads 0" "--max-threads-per-uid 0" "--watchdog-ms 30001" "--stats 0" "-s 1x"; do
     # shellcheck disable=SC2086
     $B/shinjukud $bad 2>"$T/err"; rc=$?
     check "shinjukud $bad: exit $rc, want 1" test $rc = 1
