@@ -58,9 +58,15 @@ static int pidfd_open(pid_t pid, unsigned int flags)
 	return (int)syscall(SYS_pidfd_open, pid, flags);
 }
 
+/* Chain of a key in a table of 2^bits chains (multiplicative hashing). */
+static uint32_t hash32(uint32_t key, unsigned int bits)
+{
+	return (key * 0x9e3779b1u) >> (32 - bits);
+}
+
 static uint32_t *bucket(struct shj_server *s, pid_t tid)
 {
-	return &s->hash[((uint32_t)tid * 0x9e3779b1u) >> (32 - s->hash_bits)];
+	return &s->hash[hash32((uint32_t)tid, s->hash_bits)];
 }
 
 static struct shj_thread *thread_find(struct shj_server *s, pid_t tid)
@@ -132,12 +138,12 @@ static void thread_release(struct shj_server *s, struct shj_thread *t)
 
 static uint32_t *client_bucket(struct shj_server *s, pid_t pid)
 {
-	return &s->client_hash[((uint32_t)pid * 0x9e3779b1u) >> (32 - s->client_bits)];
+	return &s->client_hash[hash32((uint32_t)pid, s->client_bits)];
 }
 
 static uint32_t *account_bucket(struct shj_server *s, uid_t uid)
 {
-	return &s->account_hash[((uint32_t)uid * 0x9e3779b1u) >> (32 - s->client_bits)];
+	return &s->account_hash[hash32((uint32_t)uid, s->client_bits)];
 }
 
 static struct shj_account *account_find(struct shj_server *s, uid_t uid)

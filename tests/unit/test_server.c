@@ -215,6 +215,26 @@ static void read_until(int fd, char *buf, size_t size, const char *until)
 	buf[len] = '\0';
 }
 
+/* Start a client whose script waits for go_file (removed first), and read
+ * its output into out until it waits. */
+static pid_t start_waiting(uid_t uid, int *fd, char *out, size_t size,
+			   char *const args[])
+{
+	pid_t pid;
+
+	unlink(go_file);
+	pid = start_try(uid, fd, args);
+	ck_assert_int_gt(pid, 0);
+	read_until(*fd, out, size, "waiting");
+	return pid;
+}
+
+/* Let it go on. */
+static void go(void)
+{
+	close(open(go_file, O_CREAT | O_WRONLY, 0644));
+}
+
 static char *run_try(uid_t uid, char *const args[], char *buf, size_t size)
 {
 	int fd;
@@ -252,10 +272,7 @@ START_TEST(test_ownership)
 	pid_t a;
 	char *p;
 
-	unlink(go_file);
-	a = start_try(1001, &a_fd, a_args);
-	ck_assert_int_gt(a, 0);
-	read_until(a_fd, a_out, sizeof(a_out), "waiting");
+	a = start_waiting(1001, &a_fd, a_out, sizeof(a_out), a_args);
 	HAS(a_out, "register all -> 0 failed");
 	HAS(a_out, "register self 0 -> 0");
 	HAS(a_out, "register self 0 -> -EEXIST");
@@ -318,10 +335,7 @@ START_TEST(test_hijack)
 	uint64_t opened;
 	pid_t a;
 
-	unlink(go_file);
-	a = start_try(1001, &a_fd, a_args);
-	ck_assert_int_gt(a, 0);
-	read_until(a_fd, a_out, sizeof(a_out), "waiting");
+	a = start_waiting(1001, &a_fd, a_out, sizeof(a_out), a_args);
 	HAS(a_out, "register self 0 -> 0");
 	drain_public();
 	opened = srv.stats.sessions;
@@ -339,7 +353,7 @@ START_TEST(test_hijack)
 	ck_assert_int_eq(queue_len(name), 0);	/* nothing was sent to A */
 	resume_server();
 
-	close(open(go_file, O_CREAT | O_WRONLY, 0644));
+	go();
 	read_until(a_fd, a_out, sizeof(a_out), "holding");
 	HAS(a_out, "idle self -> 0");
 	end_try(a, SIGKILL);
@@ -360,13 +374,10 @@ START_TEST(test_forged_replies)
 	mqd_t rep;
 	pid_t a;
 
-	unlink(go_file);
-	a = start_try(1001, &a_fd, a_args);
-	ck_assert_int_gt(a, 0);
-	read_until(a_fd, a_out, sizeof(a_out), "waiting");
+	a = start_waiting(1001, &a_fd, a_out, sizeof(a_out), a_args);
 	HAS(a_out, "register self 0 -> 0");
 	pause_server();
-	close(open(go_file, O_CREAT | O_WRONLY, 0644));
+	go();
 	shj_queue_name(name, sizeof(name), a, 0, 'q');
 	for (seq = 0; seq < 5000 && queue_len(name) < 1; seq++)
 		usleep(1000);	/* A's SYNC is on its way */
@@ -406,10 +417,7 @@ START_TEST(test_exited_thread_forgotten)
 	int a_fd, i;
 	pid_t a;
 
-	unlink(go_file);
-	a = start_try(1001, &a_fd, a_args);
-	ck_assert_int_gt(a, 0);
-	read_until(a_fd, a_out, sizeof(a_out), "waiting");
+	a = start_waiting(1001, &a_fd, a_out, sizeof(a_out), a_args);
 	HAS(a_out, "register all -> 0 failed");
 	HAS(a_out, "exit-spawned -> 0");
 	for (i = 0; i < 5000 && srv.nthreads; i++)
@@ -418,7 +426,7 @@ START_TEST(test_exited_thread_forgotten)
 	n = srv.nthreads;
 	resume_server();
 	ck_assert_uint_eq(n, 0);
-	close(open(go_file, O_CREAT | O_WRONLY, 0644));
+	go();
 	read_until(a_fd, a_out, sizeof(a_out), "holding");
 	HAS(a_out, "idle-many -> -ENOENT");
 	end_try(a, SIGKILL);
@@ -439,13 +447,10 @@ START_TEST(test_session_survives_timeout)
 	int a_fd;
 	pid_t a;
 
-	unlink(go_file);
-	a = start_try(1001, &a_fd, a_args);
-	ck_assert_int_gt(a, 0);
-	read_until(a_fd, a_out, sizeof(a_out), "waiting");
+	a = start_waiting(1001, &a_fd, a_out, sizeof(a_out), a_args);
 	HAS(a_out, "register self 0 -> 0");
 	pause_server();
-	close(open(go_file, O_CREAT | O_WRONLY, 0644));
+	go();
 	read_until(a_fd, a_out, sizeof(a_out), "idle self -> ");
 	resume_server();
 	read_until(a_fd, a_out, sizeof(a_out), "holding");
