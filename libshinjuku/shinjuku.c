@@ -34,7 +34,7 @@
  * sends in an open session (glibc's default rwlock prefers readers) */
 static pthread_rwlock_t lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct shj_conn conn = SHJ_CONN_INIT;
-static unsigned int unsynced;	/* one-way requests sent in this session
+static int unsynced;		/* one-way requests were sent in this session
 				 * since its last SYNC was answered */
 static int lost;		/* why some may not have been handled */
 
@@ -67,8 +67,9 @@ static int send_oneway(struct shj_req *req)
 	pthread_rwlock_rdlock(&lock);
 	if (conn.pid == getpid()) {
 		err = shj_conn_send(&conn, req);
-		if (!err)
-			__atomic_add_fetch(&unsynced, 1, __ATOMIC_RELAXED);
+		/* a flag, not a count: a store once, then loads only */
+		if (!err && !__atomic_load_n(&unsynced, __ATOMIC_RELAXED))
+			__atomic_store_n(&unsynced, 1, __ATOMIC_RELAXED);
 	}
 	pthread_rwlock_unlock(&lock);
 	/* no session, or its daemon exited while our queue was full */
@@ -99,7 +100,7 @@ static int session_call(struct shj_req *req)
 		} else {
 			err = shj_conn_send(&conn, req);
 			if (!err)
-				unsynced++;
+				unsynced = 1;
 		}
 		if (err == -ETIMEDOUT || err == -EBADMSG || err == -EPROTO)
 			drop_session(err);	/* daemon stuck or confused: start afresh */
