@@ -57,7 +57,7 @@ enum {
 static struct {
 	u64 slice_us, qos_levels, max_threads, max_threads_uid, watchdog_ms;
 	unsigned int stats_secs;
-	int switch_all, prog_stats, dry_run, busy_poll, verbose;
+	int switch_all, prog_stats, dry_run, busy_poll, verbose, max_threads_set;
 } opt = {
 	.slice_us = SHJ_SLICE_NS_DEFAULT / 1000,
 	.qos_levels = SHJ_QOS_LEVELS_DEFAULT,
@@ -172,6 +172,7 @@ static int parse_args(int argc, char **argv)
 		for (i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
 			if (nums[i].opt != c)
 				continue;
+			opt.max_threads_set |= c == OPT_MAX_THREADS;
 			if (parse_u64(optarg, nums[i].min, nums[i].max, nums[i].val)) {
 				logmsg("--%s: '%s' is not a number of %s in %llu..%llu",
 				       nums[i].name, optarg, nums[i].unit,
@@ -463,22 +464,32 @@ static int take_lock(void)
  */
 static int raise_nofile(void)
 {
-	rlim_t need = (rlim_t)opt.max_threads + 3 * MAX_SESSIONS + 256;
+	const rlim_t spare = 3 * MAX_SESSIONS + 256;
+	rlim_t need = (rlim_t)opt.max_threads + spare;
 	struct rlimit rl;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl))
-		return -1;
-	if (rl.rlim_cur >= need)
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= need)
 		return -1;
 	rl.rlim_cur = need;
 	if (rl.rlim_max < need)
 		rl.rlim_max = need;
-	if (setrlimit(RLIMIT_NOFILE, &rl)) {
-		logmsg("--max-threads %llu needs %llu open files: %s (see fs.nr_open)",
+	if (!setrlimit(RLIMIT_NOFILE, &rl))
+		return -1;
+	/* without CAP_SYS_RESOURCE, up to the hard limit: the default
+	 * shrinks to fit it, a number asked for does not */
+	getrlimit(RLIMIT_NOFILE, &rl);
+	if (opt.max_threads_set || rl.rlim_max < spare + 1) {
+		logmsg("--max-threads %llu needs %llu open files: %s (the hard limit is %llu)",
 		       (unsigned long long)opt.max_threads, (unsigned long long)need,
-		       strerror(errno));
+		       strerror(errno), (unsigned long long)rl.rlim_max);
 		return EXIT_ENV;
 	}
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		return EXIT_ENV;
+	opt.max_threads = rl.rlim_max - spare;
+	logmsg("at most %llu threads (the open-file limit, %llu, allows no more)",
+	       (unsigned long long)opt.max_threads, (unsigned long long)rl.rlim_max);
 	return -1;
 }
 

@@ -658,8 +658,11 @@ int main(int argc, char **argv)
 	TCase *tc = tcase_create("ownership");
 	SRunner *sr;
 	int failed, err;
+	char *self;
 
-	snprintf(try_path, sizeof(try_path), "%s/shj-try", dirname(strdup(argv[0])));
+	self = strdup(argv[0]);
+	snprintf(try_path, sizeof(try_path), "%s/shj-try", self ? dirname(self) : ".");
+	free(self);
 	snprintf(go_file, sizeof(go_file), "/tmp/shj-test-go-%d", (int)getpid());
 	err = geteuid() ? -EPERM : access(try_path, X_OK) ? -ENOENT : start_server();
 	if (err) {
