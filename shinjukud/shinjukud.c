@@ -86,7 +86,7 @@ static void usage(FILE *f)
 "                      at exit)\n"
 "      --prog-stats    have the kernel time the scheduler's BPF programs and\n"
 "                      print their mean cost with the counters\n"
-"      --busy-poll     spin on the request queue instead of sleeping: the\n"
+"      --busy-poll     spin on the queues instead of sleeping: the\n"
 "                      lowest latency for clients, for a whole CPU (pin\n"
 "                      shinjukud to one you can spare)\n"
 "      --dry-run       create the maps and serve clients, but attach no\n"
