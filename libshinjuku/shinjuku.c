@@ -2,9 +2,10 @@
 /*
  * libshinjuku: the client side of the protocol in shinjukud/proto.h.
  *
- * One session per process, opened lazily. Calls are synchronous and
- * serialised: send a request on the daemon's queue, wait (bounded) for the
- * reply with the same seq on our own queue. One-way marks (shj_set_async)
+ * One session per process, opened lazily: a pair of queues only its uid
+ * can open. Calls are synchronous and serialised: send a request on our
+ * request queue, wait (bounded) for the reply with its op and seq and the
+ * session's nonce on our reply queue. One-way marks (shj_set_async)
  * are sent concurrently, under the read side of the lock only: a worker that
  * the scheduler sets aside right after its own idle mark (it is idle-marked
  * now, and runs only when nothing else waits) must not hold anything the
