@@ -29,6 +29,7 @@ s32 scx_bpf_pick_idle_cpu(const struct cpumask *cpus_allowed, u64 flags) __weak 
 struct task_struct *scx_bpf_dsq_peek(u64 dsq_id) __weak __ksym;
 bool scx_bpf_dsq_move(struct bpf_iter_scx_dsq *it__iter, struct task_struct *p,
 		      u64 dsq_id, u64 enq_flags) __weak __ksym;
+void scx_bpf_dsq_move_set_slice(struct bpf_iter_scx_dsq *it__iter, u64 slice) __weak __ksym;
 bool scx_bpf_task_running(const struct task_struct *p) __weak __ksym;
 s32 scx_bpf_task_cpu(const struct task_struct *p) __weak __ksym;
 bool scx_bpf_task_set_slice(struct task_struct *p, u64 slice) __weak __ksym;

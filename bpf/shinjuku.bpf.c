@@ -49,15 +49,18 @@
  *   ops.enqueue with SCX_ENQ_REENQ, instead of parking it on the CPU it lost;
  *   it can then run on any CPU. It keeps what it had used of its slice.
  *
- * - Nothing starves into sched_ext's watchdog: despite strict priority, the
- *   head of any queue that has waited starve_ns runs next, once. Dispatch
- *   looks for such heads every starve_ns / 8 (and again at once after it
- *   found one); runs from one queue are spread out, starve_ns / (its length)
- *   apart, so a dozen idle spinners never take the CPUs in one burst.
+ * - Nothing starves into sched_ext's watchdog: despite strict priority, a
+ *   task of any queue that has waited starve_ns runs next, once, for a
+ *   slice. Each CPU looks every starve_ns / 8 (and again at once after it
+ *   found one) through every queue in use, among the first STARVE_SCAN
+ *   tasks of each, for one that may run on it; runs from one queue are
+ *   spread out, starve_ns / (its length) apart, so a dozen idle spinners
+ *   never take the CPUs in one burst.
  *
  * - Partial mode (default): only SCHED_EXT threads are scheduled here.
  *   --switch-all: every task is; per-CPU kernel threads run at once on their
- *   CPU (or, if that CPU is taken by a higher class, wait at the top).
+ *   CPU (or, if that CPU is taken by a higher class, wait at the top) and
+ *   rank at the top like shinjukud.
  *
  * Caveats: the per-CPU view (cpu_ctx) is written without locks and may be
  * one switch stale; an enqueue looks at up to KICK_SCAN CPUs for a victim
@@ -137,7 +140,9 @@ static u32 nudge_retry_n;	/* entries pushed and not yet popped, about */
 /* What each CPU runs, as far as the scheduler knows; one cache line each. */
 struct cpu_ctx {
 	u64 fresh_until;	/* a fresh thread runs: when its slice ends; else 0 */
+	u64 next_starve_check;	/* this CPU looks for starving heads from then */
 	s32 rank;		/* of the thread running there, or RANK_NONE */
+	s32 pid;		/* that thread (nudge writes rank only for it) */
 	u32 kicked;		/* a preemption was sent and not yet answered */
 	u32 rotor;		/* where this CPU's next victim scan starts */
 } __attribute__((aligned(64)));
@@ -147,6 +152,24 @@ static struct cpu_ctx cpu_ctx[SHJ_MAX_CPUS];
 /* Highest level any thread was queued at, plus one (only grows): dispatch
  * looks at no level above it. */
 static u32 levels_used;
+
+/* levels_used = max(levels_used, n), whatever other CPUs do meanwhile: a
+ * lost raise would strand that level's threads */
+static void raise_levels_used(u32 n)
+{
+	u32 old = levels_used, i;
+
+	bpf_for(i, 0, 8) {
+		u32 seen;
+
+		if (old >= n)
+			return;
+		seen = __sync_val_compare_and_swap(&levels_used, old, n);
+		if (seen == old)
+			return;
+		old = seen;
+	}
+}
 static bool unreg_used;		/* an unregistered SCHED_EXT thread was queued */
 
 /* Queue lengths (levels, then idle, background) for shjctl, refreshed with
@@ -204,8 +227,10 @@ static s32 rank_of(struct task_struct *p, struct shj_rt *rt, bool *registered)
 	if (registered)
 		*registered = t != NULL;
 	if (!t) {
-		/* the control plane must not wait behind the work it steers */
-		if (p->tgid == daemon_tgid)
+		/* the control plane must not wait behind the work it steers,
+		 * nor the system behind its per-CPU kernel threads */
+		if (switch_all && (p->tgid == daemon_tgid ||
+				   ((p->flags & PF_KTHREAD_FLAG) && p->nr_cpus_allowed == 1)))
 			return RANK_TOP;
 		if (switch_all && p->policy != SCHED_EXT_POLICY)
 			return RANK_BG;
@@ -219,8 +244,7 @@ static s32 rank_of(struct task_struct *p, struct shj_rt *rt, bool *registered)
 	if (level >= nr_levels)
 		level = nr_levels - 1;
 	level &= SHJ_QOS_MAX - 1;
-	if (level >= levels_used)
-		levels_used = level + 1;
+	raise_levels_used(level + 1);
 	if (rt && rt->slice_used >= slice_ns)
 		return RANK_L0 + 2 * (s32)level;
 	return RANK_L0 + 2 * (s32)level + 1;
@@ -335,7 +359,7 @@ s32 BPF_STRUCT_OPS(shinjuku_select_cpu, struct task_struct *p, s32 prev_cpu,
 			rt->enq_at = scx_bpf_now();
 		}
 		stat_inc(SHJ_STAT_DIRECT);
-		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, 0);
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_of(rank_of(p, rt, NULL), rt), 0);
 	}
 	return cpu;
 }
@@ -394,58 +418,59 @@ void BPF_STRUCT_OPS(shinjuku_enqueue, struct task_struct *p, u64 enq_flags)
 }
 
 static u64 starve_ran_at[NR_RANKS];	/* per rank: its last starvation run */
+static u32 starve_scan;			/* the rank the next round starts at */
 
-/* Has the head of rank's queue waited starve_ns? */
-static bool head_starves(s32 rank, u64 now)
+#define STARVE_SCAN	8	/* tasks looked at per queue and round */
+
+/* Time since then, 0 if then is later (clocks of two CPUs may differ). */
+static u64 since(u64 now, u64 then)
 {
-	struct task_struct *p = scx_bpf_dsq_peek((u64)rank);
-	struct shj_rt *rt;
-
-	if (!p)
-		return false;
-	rt = bpf_task_storage_get(&shj_rt, p, NULL, 0);
-	return rt && rt->enq_at && now - rt->enq_at >= starve_ns;
+	return (s64)(now - then) > 0 ? now - then : 0;
 }
-static u64 next_starve_check;		/* dispatch looks again from then */
-static u32 starve_scan;			/* the level rank checked next */
 
 /*
- * If the head of rank's queue has waited starve_ns, run it now. The runs
- * from one queue are spread out, starve_ns / (its length) apart.
+ * Run a task of rank's queue that has waited starve_ns and may run on this
+ * CPU -- the first such among the first STARVE_SCAN -- now, for a slice (or
+ * less, if work preempts it). Runs from one queue are spread out,
+ * starve_ns / (its length) apart.
  */
-static bool move_starving(s32 rank, u64 now)
+static bool move_starving(s32 rank, s32 cpu, u64 now)
 {
 	u64 *ran_at = &starve_ran_at[(u32)rank % NR_RANKS];
 	struct task_struct *p;
-	u32 n;
+	u32 len = scx_bpf_dsq_nr_queued((u64)rank), n = 0;
 
-	if (!head_starves(rank, now))
+	if (!len || (len > 1 && since(now, *ran_at) < starve_ns / len))
 		return false;
-	n = scx_bpf_dsq_nr_queued((u64)rank);
-	if (n > 1 && now - *ran_at < starve_ns / n)
-		return false;
-	/* it only needs to run: a slice, or less if work preempts it */
-	p = scx_bpf_dsq_peek((u64)rank);
-	if (p)
-		scx_bpf_task_set_slice(p, slice_ns);
-	if (!scx_bpf_dsq_move_to_local((u64)rank))
-		return false;
-	*ran_at = now;
-	stat_inc(SHJ_STAT_STARVE_RUN);
-	return true;
+	bpf_for_each(scx_dsq, p, (u64)rank, 0) {
+		struct shj_rt *rt;
+
+		if (++n > STARVE_SCAN)
+			break;
+		rt = bpf_task_storage_get(&shj_rt, p, NULL, 0);
+		if (!rt || !rt->enq_at || since(now, rt->enq_at) < starve_ns ||
+		    !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
+			continue;
+		scx_bpf_dsq_move_set_slice(BPF_FOR_EACH_ITER, slice_ns);
+		if (!scx_bpf_dsq_move(BPF_FOR_EACH_ITER, p, SCX_DSQ_LOCAL, 0))
+			break;
+		*ran_at = now;
+		stat_inc(SHJ_STAT_STARVE_RUN);
+		return true;
+	}
+	return false;
 }
 
-/* Every starve_ns / 8: refresh the queue lengths for shjctl and run a head
- * that starves (idle-marked, background, unregistered, or one level's ranks
- * in turn). Right after a starving head was found, look again at once. */
-static bool housekeeping(u64 now)
+/* Every starve_ns / 8 on each CPU: refresh the queue lengths for shjctl and
+ * run a task that starves, from any queue in use (a round starts where the
+ * last one stopped). Right after one was found, look again at once. */
+static bool housekeeping(struct cpu_ctx *cc, s32 cpu, u64 now)
 {
-	u32 i, lv;
-	bool moved;
+	u32 i;
 
-	if ((s64)(now - next_starve_check) < 0)
+	if ((s64)(now - cc->next_starve_check) < 0)
 		return false;
-	next_starve_check = now + starve_ns / 8;
+	cc->next_starve_check = now + starve_ns / 8;
 
 	bpf_for(i, 0, nr_levels)
 		nr_queued[i & (SHJ_QOS_MAX - 1)] =
@@ -454,18 +479,22 @@ static bool housekeeping(u64 now)
 	nr_queued[SHJ_QOS_MAX] = scx_bpf_dsq_nr_queued(RANK_IDLE);
 	nr_queued[SHJ_QOS_MAX + 1] = switch_all ? scx_bpf_dsq_nr_queued(RANK_BG) : 0;
 
-	lv = levels_used ? starve_scan++ % levels_used : 0;
-	moved = move_starving(RANK_IDLE, now) ||
-		(switch_all && move_starving(RANK_BG, now)) ||
-		move_starving(RANK_UNREG, now) ||
-		move_starving(RANK_L0 + 2 * (s32)lv, now) ||
-		move_starving(RANK_L0 + 2 * (s32)lv + 1, now);
-	if (moved)
-		next_starve_check = now;
-	return moved;
+	bpf_for(i, 0, NR_RANKS) {
+		s32 r = (s32)((starve_scan + i) % NR_RANKS);
+
+		if (r == RANK_TOP ? !switch_all :
+		    r >= RANK_L0 + 2 * (s32)levels_used || !rank_in_use(r))
+			continue;
+		if (move_starving(r, cpu, now)) {
+			starve_scan = (u32)r + 1;
+			cc->next_starve_check = now;
+			return true;
+		}
+	}
+	return false;
 }
 
-static void nudge(struct task_struct *p, bool new_request);
+static void nudge(struct task_struct *p, bool new_request, bool retry);
 
 void BPF_STRUCT_OPS(shinjuku_dispatch, s32 cpu, struct task_struct *prev)
 {
@@ -489,13 +518,13 @@ void BPF_STRUCT_OPS(shinjuku_dispatch, s32 cpu, struct task_struct *prev)
 			__sync_fetch_and_sub(&nudge_retry_n, 1);
 			q = bpf_task_from_pid(tid);
 			if (q) {
-				nudge(q, false);
+				nudge(q, false, false);
 				bpf_task_release(q);
 			}
 		}
 	}
 
-	if (housekeeping(now))
+	if (housekeeping(cc, cpu, now))
 		return;
 
 	/* prev is still runnable (its slice ended, or it was kicked): it goes
@@ -503,8 +532,10 @@ void BPF_STRUCT_OPS(shinjuku_dispatch, s32 cpu, struct task_struct *prev)
 	if (prev && (prev->scx.flags & SCX_TASK_QUEUED)) {
 		rt = bpf_task_storage_get(&shj_rt, prev, NULL, 0);
 		if (rt && rt->last_ran) {	/* no ops.stopping if it stays */
-			rt->slice_used += now - rt->last_ran;
-			rt->runtime_ns += now - rt->last_ran;
+			u64 ran = since(now, rt->last_ran);
+
+			rt->slice_used += ran;
+			rt->runtime_ns += ran;
 			rt->last_ran = now;
 		}
 		prev_rank = rank_of(prev, rt, NULL);
@@ -531,6 +562,8 @@ void BPF_STRUCT_OPS(shinjuku_dispatch, s32 cpu, struct task_struct *prev)
 	if (prev_rank == RANK_NONE)
 		return;
 keep_prev:
+	if (!prev)
+		return;
 	stat_inc(SHJ_STAT_KEEP);
 	scx_bpf_task_set_slice(prev, slice_of(prev_rank, rt));
 	cc->rank = prev_rank;
@@ -551,7 +584,7 @@ void BPF_STRUCT_OPS(shinjuku_running, struct task_struct *p)
 	if (rt) {
 		if (rt->enq_at && rank >= RANK_L0 && rank < RANK_TOP) {
 			u32 idx = (u32)((rank - RANK_L0) / 2) * SHJ_HIST_BUCKETS +
-				  log2_bucket(now - rt->enq_at);
+				  log2_bucket(since(now, rt->enq_at));
 			u64 *cnt = bpf_map_lookup_elem(&shj_wait_hist, &idx);
 
 			if (cnt)
@@ -561,6 +594,7 @@ void BPF_STRUCT_OPS(shinjuku_running, struct task_struct *p)
 		rt->last_ran = now;
 	}
 	cc->rank = rank;
+	cc->pid = p->pid;
 	cc->kicked = 0;
 	cc->fresh_until = is_fresh(rank) ? now + slice_of(rank, rt) : 0;
 
@@ -578,13 +612,14 @@ void BPF_STRUCT_OPS(shinjuku_stopping, struct task_struct *p, bool runnable)
 	struct cpu_ctx *cc = cpu_ctx_of(scx_bpf_task_cpu(p));
 
 	if (rt && rt->last_ran) {
-		u64 ran = scx_bpf_now() - rt->last_ran;
+		u64 ran = since(scx_bpf_now(), rt->last_ran);
 
 		rt->runtime_ns += ran;
 		rt->slice_used += ran;
 		rt->last_ran = 0;
 	}
 	cc->rank = RANK_NONE;
+	cc->pid = 0;
 	cc->fresh_until = 0;
 }
 
@@ -602,10 +637,12 @@ bool BPF_STRUCT_OPS(shinjuku_yield, struct task_struct *from, struct task_struct
 	u64 now = scx_bpf_now();
 	s32 rank;
 
-	if (to || !rt || !bpf_task_storage_get(&shj_tasks, from, NULL, 0))
+	if (to)
+		return false;	/* yield_to(): not ours to steer */
+	if (!rt || !bpf_task_storage_get(&shj_tasks, from, NULL, 0))
 		goto plain;
 	if (rt->last_ran) {
-		rt->runtime_ns += now - rt->last_ran;
+		rt->runtime_ns += since(now, rt->last_ran);
 		rt->last_ran = now;
 	}
 	rt->slice_used = 0;
@@ -614,7 +651,7 @@ bool BPF_STRUCT_OPS(shinjuku_yield, struct task_struct *from, struct task_struct
 		goto plain;	/* idle-marked */
 	stat_inc(SHJ_STAT_YIELD);
 	cc->rank = rank;
-	if (scx_bpf_dsq_nr_queued((u64)rank))
+	if (top_waiting() >= rank)
 		goto plain;
 	cc->fresh_until = now + slice_ns;
 	scx_bpf_task_set_slice(from, slice_ns);
@@ -655,7 +692,13 @@ void BPF_STRUCT_OPS(shinjuku_update_idle, s32 cpu, bool idle)
  * then dispatch moves it, soon (nudge_retry). A new request starts a fresh
  * slice.
  */
-static void nudge(struct task_struct *p, bool new_request)
+static void retry_later(s32 tid)
+{
+	if (!bpf_map_push_elem(&nudge_retry, &tid, 0))
+		__sync_fetch_and_add(&nudge_retry_n, 1);
+}
+
+static void nudge(struct task_struct *p, bool new_request, bool retry)
 {
 	struct shj_rt *rt = bpf_task_storage_get(&shj_rt, p, NULL, 0);
 	struct bpf_iter_scx_dsq it;
@@ -664,10 +707,12 @@ static void nudge(struct task_struct *p, bool new_request)
 	u64 from;
 
 	if (rt && new_request) {
+		/* (another CPU's ops.stopping may race this: then the run
+		 * before the mark is counted into the new slice, once) */
 		if (rt->last_ran) {	/* running: account what it ran */
 			u64 now = scx_bpf_now();
 
-			rt->runtime_ns += now - rt->last_ran;
+			rt->runtime_ns += since(now, rt->last_ran);
 			rt->last_ran = now;
 		}
 		rt->slice_used = 0;
@@ -678,18 +723,26 @@ static void nudge(struct task_struct *p, bool new_request)
 		s32 cpu = scx_bpf_task_cpu(p);
 		struct cpu_ctx *cc = cpu_ctx_of(cpu);
 
-		cc->rank = rank;
-		cc->fresh_until = is_fresh(rank) ? scx_bpf_now() + slice_of(rank, rt) : 0;
-		if (rank == RANK_IDLE && top_waiting() > RANK_IDLE)
-			kick_preempt(cpu, cc, SHJ_STAT_PREEMPT_IDLE);
+		/* only while the CPU still says it runs p: it may be
+		 * switching p out, and p's enqueue may have read the old
+		 * mark -- look again from a dispatch */
+		if (cc->pid == tid) {
+			cc->rank = rank;
+			cc->fresh_until = is_fresh(rank) ? scx_bpf_now() + slice_of(rank, rt) : 0;
+			if (top_waiting() > rank)
+				kick_preempt(cpu, cc, rank == RANK_IDLE ? SHJ_STAT_PREEMPT_IDLE :
+							      SHJ_STAT_PREEMPT_QOS);
+		}
+		if (retry)
+			retry_later(tid);
 		return;
 	}
 	if (!(p->scx.flags & SCX_TASK_QUEUED))
 		return;		/* blocked: its next wake-up queues it right */
 	dsq = BPF_CORE_READ(p, scx.dsq);
-	if (!dsq) {
-		if (!bpf_map_push_elem(&nudge_retry, &tid, 0))
-			__sync_fetch_and_add(&nudge_retry_n, 1);
+	if (!dsq) {		/* being enqueued right now */
+		if (retry)
+			retry_later(tid);
 		if (rank > RANK_IDLE)
 			kick_for(p, rank);
 		return;
@@ -697,9 +750,11 @@ static void nudge(struct task_struct *p, bool new_request)
 	from = BPF_CORE_READ(dsq, id);
 	if (from == (u64)rank || from >= NR_RANKS)
 		return;		/* where it belongs, or on a CPU's own queue */
-	if (bpf_iter_scx_dsq_new(&it, from, 0) == 0 &&
-	    scx_bpf_dsq_move(&it, p, (u64)rank, 0))
-		stat_inc(SHJ_STAT_NUDGE_MOVE);
+	if (bpf_iter_scx_dsq_new(&it, from, 0) == 0) {
+		scx_bpf_dsq_move_set_slice(&it, slice_of(rank, rt));
+		if (scx_bpf_dsq_move(&it, p, (u64)rank, 0))
+			stat_inc(SHJ_STAT_NUDGE_MOVE);
+	}
 	bpf_iter_scx_dsq_destroy(&it);
 	if (rank > RANK_IDLE)
 		kick_for(p, rank);
@@ -732,7 +787,7 @@ __attribute__((noinline)) int shj_apply_one(s32 tid, u32 qos, u32 flags)
 	t->flags = flags;
 	if (bpf_ksym_exists(scx_bpf_task_running)) {
 		bpf_rcu_read_lock();	/* the DSQ iterator may not sleep */
-		nudge(p, new_request);
+		nudge(p, new_request, true);
 		bpf_rcu_read_unlock();
 	}
 	bpf_task_release(p);
