@@ -207,13 +207,12 @@ check-vm: all
 	$(Q)tests/vm/run --native-ok --include $$(command -v stress-ng) -- tests/integration/run.sh
 
 # Benchmarks (not tests): timing figures, reported, never asserted.
-# The tail-latency sweep, in one VM boot (BENCH_* variables: tests/bench/tail.sh)
+# The tail-latency sweep beside the kernel's scx_simple and scx_central, then
+# cyclictest beside hackbench, in one VM boot (BENCH_* variables:
+# tests/bench/tail.sh, tests/bench/cyclictest.sh, tests/bench/run.sh)
 bench: deps
 	$(Q)$(MAKE) all
-	$(Q)mkdir -p results
-	$(Q)tests/vm/run --timeout 3600 --native-ok -- tests/bench/tail.sh | tee results/tail-raw.txt
-	$(Q)PLOT=results/tail-p99.png tests/bench/report.sh < results/tail-raw.txt > results/tail.md
-	@echo "results/tail.md results/tail-p99.png"
+	$(Q)tests/bench/run.sh
 
 bench-dispatch: all
 	$(Q)tests/vm/run --native-ok -- tests/bench/dispatch-cost.sh

@@ -1,75 +1,62 @@
 #!/usr/bin/env bash
-# The tail-latency benchmark (issue: echo server, load generator, benchmark):
-# one trace, swept over offered load, through every policy, in one boot.
-# Needs sched_ext and root; `make bench` runs it in the VM and turns its
-# RESULT lines into a table and plots (tests/bench/report.sh).
+# The tail-latency benchmark: one trace, swept over offered load, through
+# every policy, in one boot. Needs sched_ext and root; `make bench`
+# (tests/bench/run.sh) runs it in the VM and turns its RESULT lines into a
+# table and plots (tests/bench/report.sh).
 #
-# Policies: ideal (simulated centralized preemptive FCFS, zero overhead);
-# eevdf (the kernel's scheduler, workers not registered); shj-fcfs (shinjuku,
-# slice 1 s: run to completion); shj (defaults); shj-all (--switch-all).
-# Variants: blocking or spinning idle workers (16 workers on 2 CPUs); and a
-# CPU-bound SCHED_NORMAL batch job on both CPUs beside the server, whose
-# progress is the CPU time it got.
+# Policies (tests/bench/lib.sh): ideal (loadgen --simulate: centralized
+# preemptive FCFS, zero overhead); ideal+overhead (the same, each request
+# charged X us of CPU: X is EEVDF's short p50 at 5 % load minus the short
+# service time, per seed; needs 0.05 among the loads); eevdf (the kernel's
+# scheduler); scx_simple and scx_central (the kernel's example sched_ext
+# schedulers, defaults); shj-fcfs (shinjuku, slice 1 s: run to completion);
+# shj (defaults); shj-all (--switch-all; the dispatcher registered one level
+# above the workers). Workers are registered only under shinjuku
+# (loadgen --no-shinjuku otherwise); shinjukud runs with --prog-stats.
+# Variants: block (blocking idle workers, 16 on 2 CPUs: every policy), spin
+# (spinning idle workers: eevdf, the peers, shj) and batch (a CPU-bound
+# SCHED_NORMAL job on both CPUs beside the server, whose progress is the CPU
+# time it got: eevdf, shj, shj-all).
 #
-# Environment: BENCH_PRESET (tcg or hw, below), BENCH_SECS (trace length,
-# default 5), BENCH_LOADS (default
-# "0.05 0.3 0.5 0.7 0.85"), BENCH_REPS (default 2), BENCH_ONLY (policy
-# filter, a regex), BENCH_DAEMON_ARGS (default "--preempt-us 100").
+# Environment: BENCH_PRESET (tcg or hw: tests/bench/lib.sh), BENCH_SECS
+# (trace length, default 5), BENCH_LOADS (default
+# "0.05 0.3 0.4 0.5 0.6 0.7 0.75 0.8 0.85 0.9"), BENCH_REPS (seeds 1..N,
+# default 2), BENCH_VARIANTS (default "block spin batch"), BENCH_ONLY
+# (policy filter, a regex), BENCH_DAEMON_ARGS (default "--preempt-us 100"),
+# BENCH_PROG_STATS=0 (shinjukud without --prog-stats), SHJ_PEERS (where
+# scripts/build-peers put scx_simple and scx_central).
 set -u
-cd "$(dirname "$0")/../.." || exit 1
-B=build/bin
+# shellcheck source=tests/bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 SECS=${BENCH_SECS:-5}
-LOADS=${BENCH_LOADS:-"0.05 0.3 0.5 0.7 0.85"}
+LOADS=${BENCH_LOADS:-"0.05 0.3 0.4 0.5 0.6 0.7 0.75 0.8 0.85 0.9"}
 REPS=${BENCH_REPS:-2}
 ONLY=${BENCH_ONLY:-.}
-# BENCH_PRESET=tcg (default): 500 us / 50 ms requests, 500 us slice -- the
-# scale at which an emulated VM measures the policy, not the emulator.
-# BENCH_PRESET=hw: 4 us / 10 ms, 30 us slice (ghOSt's RocksDB experiment),
-# for real hardware.
-case ${BENCH_PRESET:-tcg} in
-  tcg) SHORT=500 LONG=50000 SLICE=500 ;;
-  hw) SHORT=4 LONG=10000 SLICE=30 ;;
-  *) echo "bench: BENCH_PRESET is tcg or hw" >&2; exit 2 ;;
-esac
+VARIANTS=${BENCH_VARIANTS:-"block spin batch"}
 TRACE=(--dist bimodal --short-us "$SHORT" --long-us "$LONG" --long-frac 0.005 --cpus 2
        --secs "$SECS" --quantum-us "$SLICE")
-# shinjukud's check every 100 us: under TCG a timer fires no closer than
-# ~120 us anyway, and each firing costs emulated CPU; the slice is the preset's
-read -r -a DARGS <<<"${BENCH_DAEMON_ARGS:---preempt-us 100}"
-DARGS+=(--slice-us "$SLICE")
+declare -A POLICIES=(
+  [block]="ideal eevdf scx_simple scx_central shj-fcfs shj shj-all"
+  [spin]="eevdf scx_simple scx_central shj"
+  [batch]="eevdf shj shj-all"
+)
+declare -A overhead=()	# rep -> X, from EEVDF at 5 % load
 
-log=$(mktemp /tmp/shj-bench.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null; rm -f "$log"' EXIT
-
-daemon=''
-start_daemon() {
-  $B/shinjukud "$@" 2>"$log" &
-  daemon=$!
-  for _ in $(seq 200); do grep -q serving "$log" && return 0; sleep 0.1; done
-  echo "bench: shinjukud did not start: $(cat "$log")" >&2
-  return 1
-}
-stop_daemon() {
-  [[ -n $daemon ]] || return 0
-  kill -TERM "$daemon"; wait "$daemon"; daemon=''
-  grep -q ejected "$log" && { echo "bench: EJECTED: $(grep ejected "$log")" >&2; }
-  return 0
-}
-
-# run POLICY WAIT BATCH LOAD REP
+# run POLICY VARIANT LOAD REP
 run() {
-  local policy=$1 wait=$2 batch=$3 load=$4 rep=$5 args=() bpids=() out b
-  [[ $policy =~ $ONLY ]] || return 0
+  local policy=$1 variant=$2 load=$3 rep=$4 args=(--no-shinjuku) bpids=() out b c
+  local wait=block batch=no extra=''
+  [[ $variant == spin ]] && wait=spin
+  [[ $variant == batch ]] && batch=yes
   case $policy in
-    ideal) ;;
-    eevdf) args+=(--no-shinjuku) ;;
-    shj-fcfs) start_daemon "${DARGS[@]}" --slice-us 1000000 || return ;;
-    shj) start_daemon "${DARGS[@]}" || return ;;
-    shj-all) start_daemon --switch-all "${DARGS[@]}" || return ;;
-    *) echo "bench: unknown policy $policy" >&2; return 1 ;;
+    ideal) args+=(--simulate) ;;
+    ideal+overhead) args+=(--simulate --overhead-us "${overhead[$rep]}")
+      extra=" overhead_us=${overhead[$rep]}" ;;
+    shj-all) args=(--dispatcher-qos 1) ;;	# under --switch-all: above the workers
+    shj*) args=() ;;
   esac
   [[ $wait == spin ]] && args+=(--spin)
-  [[ $policy == ideal ]] && args+=(--simulate)
+  start_sched "$policy" || return
   if [[ $batch == yes ]]; then	# a spinner per CPU, SCHED_NORMAL
     for c in 0 1; do
       build/tests/shj-spin --cpu $c --windows 1 --window-ms $(( (SECS + 1) * 1000 )) \
@@ -78,27 +65,60 @@ run() {
     done
     sleep 0.5
   fi
-  # under --switch-all the dispatcher must be registered above the workers
-  [[ $policy == shj-all ]] && args+=(--dispatcher-qos 1)
-  out=$($B/loadgen "${TRACE[@]}" --load "$load" --seed "$rep" --workers 16 \
-        --label "$policy/$wait/batch=$batch" "${args[@]}" 2>&1)
+  if ! out=$($B/loadgen "${TRACE[@]}" --load "$load" --seed "$rep" --workers 16 \
+             --label "$policy/$wait/batch=$batch" "${args[@]}" 2>&1); then
+    echo "bench: loadgen failed ($policy/$variant, load $load, seed $rep): $out" >&2
+    out="label=$policy/$wait/batch=$batch load=$load failed=1"
+  fi
   b=0
   if [[ $batch == yes ]]; then
     wait "${bpids[@]}"
     b=$(cat "$log".b0 "$log".b1 | sed -n 's/.* w0=\([0-9]*\).*/\1/p' | awk '{ s += $1 } END { print s + 0 }')
   fi
-  stop_daemon
-  echo "RESULT policy=$policy wait=$wait batch=$batch rep=$rep batch_cpu_ms=$b $out"
+  stop_sched
+  [[ -n $BPF_NS ]] && extra+=" bpf_ns=$BPF_NS"
+  echo "RESULT policy=$policy wait=$wait batch=$batch rep=$rep batch_cpu_ms=$b short_us=$SHORT ejected=$EJECTED$extra $out"
+  if [[ $policy == eevdf && $variant == block && $load == 0.05 && $out =~ short_p50_us=([0-9.]+) ]]; then
+    overhead[$rep]=$(awk -v p="${BASH_REMATCH[1]}" -v s="$SHORT" 'BEGIN { x = p - s; printf "%.1f", (x > 0 ? x : 0) }')
+  fi
 }
 
-echo "# $(uname -r), $(nproc) CPUs; trace: bimodal 99.5% $SHORT us / 0.5% $LONG us, $SECS s, 16 workers, slice $SLICE us; shinjukud ${DARGS[*]}; loads: $LOADS; reps: $REPS"
+for v in $VARIANTS; do
+  [[ -n ${POLICIES[$v]:-} ]] || { echo "bench: BENCH_VARIANTS: unknown variant $v (block, spin, batch)" >&2; exit 2; }
+done
+plan=()
 for load in $LOADS; do
   for rep in $(seq "$REPS"); do
-    for p in ideal eevdf shj-fcfs shj shj-all; do
-      [[ $p == ideal && $rep != 1 ]] && continue	# deterministic
-      run $p block no "$load" "$rep"
+    for v in $VARIANTS; do
+      for p in ${POLICIES[$v]}; do
+        [[ $p =~ $ONLY ]] && has_policy "$p" && plan+=("$p $v $load $rep")
+      done
     done
-    for p in eevdf shj; do run $p spin no "$load" "$rep"; done
-    for p in eevdf shj shj-all; do run $p block yes "$load" "$rep"; done
   done
 done
+
+echo "# $(uname -r), $(nproc) CPUs; trace: bimodal 99.5% $SHORT us / 0.5% $LONG us, $SECS s, 16 workers, slice $SLICE us; shinjukud ${DARGS[*]}; loads: $LOADS; reps: $REPS; variants: $VARIANTS"
+start=$SECONDS
+timed=0 ntimed=0	# replays so far (the simulator takes no time)
+for ((i = 0; i < ${#plan[@]}; i++)); do
+  read -r p v load rep <<<"${plan[i]}"
+  left=0
+  for ((j = i; j < ${#plan[@]}; j++)); do [[ ${plan[j]} == ideal* ]] || ((left++)); done
+  eta=''
+  ((ntimed)) && eta=", ~$(( timed * left / ntimed / 60 + 1 )) min left"
+  echo "bench: [$((i + 1))/${#plan[@]}] $p $v load $load seed $rep ($(( (SECONDS - start) / 60 )) min$eta)" >&2
+  t=$SECONDS
+  run $p "$v" "$load" "$rep"
+  [[ $p == ideal* ]] || { ((timed += SECONDS - t)); ((ntimed++)); }
+done
+# the honest limit: the ideal, each request charged EEVDF's low-load overhead
+if [[ ideal+overhead =~ $ONLY && " $VARIANTS " == *" block "* ]]; then
+  for rep in $(seq "$REPS"); do
+    if [[ -z ${overhead[$rep]:-} ]]; then
+      echo "bench: ideal+overhead, seed $rep: no EEVDF run at load 0.05 to take the overhead from; skipped" >&2
+      continue
+    fi
+    for load in $LOADS; do run ideal+overhead block "$load" "$rep"; done
+  done
+fi
+echo "bench: done in $(( (SECONDS - start) / 60 )) min $(( (SECONDS - start) % 60 )) s" >&2

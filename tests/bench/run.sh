@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# `make bench`: build the peer schedulers (scripts/build-peers), boot the VM
+# once (tests/vm/run) and run there the tail-latency sweep
+# (tests/bench/tail.sh) and then cyclictest beside hackbench
+# (tests/bench/cyclictest.sh); write results/tail-raw.txt (everything they
+# printed), results/tail.md and results/tail-p99.png (tests/bench/report.sh).
+#
+# Usage: tests/bench/run.sh [--help]
+# Environment: every BENCH_* variable is passed into the VM (see tail.sh and
+# cyclictest.sh); BENCH_CYCLICTEST=0 skips cyclictest; SHJ_* as for
+# tests/vm/run.
+set -euo pipefail
+case ${1:-} in
+  -h|--help) sed -n '2,/^set -euo/{/^set/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
+  '') ;;
+  *) echo "bench: unknown argument: $1 (see --help)" >&2; exit 2 ;;
+esac
+cd "$(dirname "$0")/../.."
+
+SHJ_PEERS=$(scripts/build-peers) || { echo "bench: scripts/build-peers failed" >&2; exit 1; }
+export SHJ_PEERS
+incl=(--include "$SHJ_PEERS")
+cmd='tests/bench/tail.sh'
+if [[ ${BENCH_CYCLICTEST:-1} != 0 ]]; then
+  for t in cyclictest hackbench; do
+    p=$(command -v $t) || { echo "bench: no $t (scripts/deps installs rt-tests)" >&2; exit 1; }
+    incl+=(--include "$p")
+  done
+  cmd+='; s=$?; tests/bench/cyclictest.sh || s=$?; exit $s'
+fi
+benv=()
+while read -r v; do benv+=("$v=${!v}"); done < <(compgen -e | grep '^BENCH_' || true)
+
+mkdir -p results
+status=0
+tests/vm/run --timeout 3600 --native-ok "${incl[@]}" -- env "${benv[@]}" bash -c "$cmd" |
+  tee results/tail-raw.txt || status=$?
+PLOT=results/tail-p99.png tests/bench/report.sh <results/tail-raw.txt >results/tail.md
+echo "results/tail.md results/tail-p99.png results/tail-raw.txt"
+exit "$status"
