@@ -73,7 +73,9 @@ unset multiplot
 GP
 fi
 
-sed -n '/^# .*CPUs; trace: /{s/^# /Setup: /p;q}' <<<"$raw"; echo
+sed -n '/^# .*CPUs; trace: /{s/^# /- setup: /p;q}' <<<"$raw"
+sed -n 's/^# \(host, .*\)/- \1 (other work on the host slows the emulated CPUs)/p' <<<"$raw"
+echo
 # rows sorted by variant, policy (in the order above), seed, load
 results | awk -v order="block $BLOCK spin $SPIN batch $BATCH" '
 BEGIN { n = split(order, o, " "); v = ""

@@ -32,9 +32,16 @@ benv=()
 while read -r v; do benv+=("$v=${!v}"); done < <(compgen -e | grep '^BENCH_' || true)
 
 mkdir -p results
+# the host's load: other work on it slows an emulated guest's CPUs
+hostload() { echo "# host, $1: load average $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs"; }
 status=0
-tests/vm/run --timeout 3600 --native-ok "${incl[@]}" -- env "${benv[@]}" bash -c "$cmd" |
-  tee results/tail-raw.txt || status=$?
+{
+  hostload before
+  s=0
+  tests/vm/run --timeout 3600 --native-ok "${incl[@]}" -- env "${benv[@]}" bash -c "$cmd" || s=$?
+  hostload after
+  exit "$s"
+} | tee results/tail-raw.txt || status=$?
 PLOT=results/tail-p99.png tests/bench/report.sh <results/tail-raw.txt >results/tail.md
 echo "results/tail.md results/tail-p99.png results/tail-raw.txt"
 exit "$status"
