@@ -18,10 +18,9 @@ case ${BENCH_PRESET:-tcg} in
   hw) SHORT=4 LONG=10000 SLICE=30 ;;
   *) echo "bench: BENCH_PRESET is tcg or hw" >&2; exit 2 ;;
 esac
-# shinjukud's check every 100 us: under TCG a timer fires no closer than
-# ~120 us anyway, and each firing costs emulated CPU; the slice is the preset's.
+# shinjukud: BENCH_DAEMON_ARGS (default none), the preset's slice, and
 # --prog-stats (the kernel times each BPF program) unless BENCH_PROG_STATS=0.
-read -r -a DARGS <<<"${BENCH_DAEMON_ARGS:---preempt-us 100}"
+read -r -a DARGS <<<"${BENCH_DAEMON_ARGS:-}"
 DARGS+=(--slice-us "$SLICE")
 [[ ${BENCH_PROG_STATS:-1} == 0 ]] || DARGS+=(--prog-stats)
 PEERS=${SHJ_PEERS:-}

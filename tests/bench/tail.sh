@@ -22,7 +22,7 @@
 # (trace length, default 5), BENCH_LOADS (default
 # "0.05 0.3 0.4 0.5 0.6 0.7 0.75 0.8 0.85 0.9"), BENCH_REPS (seeds 1..N,
 # default 2), BENCH_VARIANTS (default "block spin batch"), BENCH_ONLY
-# (policy filter, a regex), BENCH_DAEMON_ARGS (default "--preempt-us 100"),
+# (policy filter, a regex), BENCH_DAEMON_ARGS (extra shinjukud options),
 # BENCH_PROG_STATS=0 (shinjukud without --prog-stats), SHJ_PEERS (where
 # scripts/build-peers put scx_simple and scx_central).
 set -u
