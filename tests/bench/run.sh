@@ -4,6 +4,7 @@
 # (tests/bench/tail.sh) and then cyclictest beside hackbench
 # (tests/bench/cyclictest.sh); write results/tail-raw.txt (everything they
 # printed), results/tail.md and results/tail-p99.png (tests/bench/report.sh).
+# BENCH_RESULTS=DIR writes them into DIR instead (a quick run).
 #
 # Usage: tests/bench/run.sh [--help]
 # Environment: every BENCH_* variable is passed into the VM (see tail.sh and
@@ -31,7 +32,8 @@ fi
 benv=()
 while read -r v; do benv+=("$v=${!v}"); done < <(compgen -e | grep '^BENCH_' || true)
 
-mkdir -p results
+out=${BENCH_RESULTS:-results}
+mkdir -p "$out"
 # the host's load: other work on it slows an emulated guest's CPUs
 hostload() { echo "# host, $1: load average $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs"; }
 status=0
@@ -41,7 +43,7 @@ status=0
   tests/vm/run --timeout 3600 --native-ok "${incl[@]}" -- env "${benv[@]}" bash -c "$cmd" || s=$?
   hostload after
   exit "$s"
-} | tee results/tail-raw.txt || status=$?
-PLOT=results/tail-p99.png tests/bench/report.sh <results/tail-raw.txt >results/tail.md
-echo "results/tail.md results/tail-p99.png results/tail-raw.txt"
+} | tee "$out/tail-raw.txt" || status=$?
+PLOT=$out/tail-p99.png tests/bench/report.sh <"$out/tail-raw.txt" >"$out/tail.md"
+echo "$out/tail.md $out/tail-p99.png $out/tail-raw.txt"
 exit "$status"
