@@ -20,15 +20,19 @@ BLOCK="ideal ideal+overhead eevdf scx_simple scx_central shj-fcfs shj shj-all"
 SPIN="eevdf scx_simple scx_central shj"
 BATCH="eevdf shj shj-all"
 
-# every RESULT line as "variant policy key=value..." (variant: block, spin, batch)
+# every RESULT line as "variant policy key=value..." (variant: block, spin,
+# batch); of a run repeated (a resumed sweep), the last
 results() {
   awk '/^RESULT / {
          delete kv
          for (i = 2; i <= NF; i++) { split($i, a, "="); kv[a[1]] = a[2] }
-         printf "%s %s", (kv["batch"] == "yes" ? "batch" : kv["wait"]), kv["policy"]
-         for (i = 2; i <= NF; i++) printf " %s", $i
-         print ""
-       }' <<<"$raw"
+         v = kv["batch"] == "yes" ? "batch" : kv["wait"]
+         k = v " " kv["policy"] " " kv["load"] + 0 " " kv["rep"]
+         if (!(k in line)) order[++n] = k
+         line[k] = v " " kv["policy"]
+         for (i = 2; i <= NF; i++) line[k] = line[k] " " $i
+       }
+       END { for (i = 1; i <= n; i++) print line[order[i]] }' <<<"$raw"
 }
 
 if [[ -n ${PLOT:-} ]]; then
@@ -41,8 +45,17 @@ if [[ -n ${PLOT:-} ]]; then
     awk '{ k = $1 " " $2; v[k] = v[k] " " $3; n[k]++ }
          END { for (k in v) { split(v[k], a, " "); m = int((n[k] + 1) / 2); print k, a[m] } }' |
     sort -k1,1 -k2,2n >"$dat"
-  # the policies each panel has data for
-  have() { local p out=''; for p in $2; do grep -q "^$1:$p " "$dat" && out+=" $p"; done; echo "${out# }"; }
+  # panel VARIANT "POLICY...": a plot of those the data has, and the threshold
+  panel() {
+    local p have=''
+    for p in $2; do grep -q "^$1:$p " "$dat" && have+=" $p"; done
+    if [[ -n $have ]]; then
+      echo "plot for [p in \"${have# }\"] \"< grep '^$1:\".p.\" ' $dat\" using 2:3 with linespoints lc rgb col(p) title p, \\"
+      echo "  thr with lines dt 2 lc rgb \"gray\" notitle"
+    else
+      echo "plot thr with lines dt 2 lc rgb \"gray\" title \"no runs\""
+    fi
+  }
   thr=$(results | awk '{ for (i = 3; i <= NF; i++) if ($i ~ /^short_us=/) { split($i, a, "="); t = 20 * a[2] / 1000 } }
                        END { print t }')
   gnuplot <<GP
@@ -61,14 +74,11 @@ col(p) = p eq "ideal" ? "#9400d3" : p eq "ideal+overhead" ? "#b08cd8" : p eq "ee
   p eq "shj" ? "#e69f00" : "#0072b2"
 thr = ${thr:-10}
 set title "blocking workers"
-plot for [p in "$(have block "$BLOCK")"] "< grep '^block:".p." ' $dat" using 2:3 with linespoints lc rgb col(p) title p, \
-  thr with lines dt 2 lc rgb "gray" notitle
+$(panel block "$BLOCK")
 set title "spinning workers"
-plot for [p in "$(have spin "$SPIN")"] "< grep '^spin:".p." ' $dat" using 2:3 with linespoints lc rgb col(p) title p, \
-  thr with lines dt 2 lc rgb "gray" notitle
+$(panel spin "$SPIN")
 set title "with a CPU-bound batch job"
-plot for [p in "$(have batch "$BATCH")"] "< grep '^batch:".p." ' $dat" using 2:3 with linespoints lc rgb col(p) title p, \
-  thr with lines dt 2 lc rgb "gray" notitle
+$(panel batch "$BATCH")
 unset multiplot
 GP
 fi
@@ -154,10 +164,13 @@ if grep -q '^CYCLIC ' <<<"$raw"; then
   echo "## cyclictest beside hackbench: wake-up latency of ordinary tasks"
   echo
   sed -n '/^# cyclictest: /{s/^# //p;q}' <<<"$raw"; echo
-  echo "| policy | avg µs | max µs | min µs | samples |"
-  echo "|---|---|---|---|---|"
+  echo "| policy | run | avg µs | max µs | min µs | samples |"
+  echo "|---|---|---|---|---|---|"
   awk '/^CYCLIC / { delete kv
          for (i = 2; i <= NF; i++) { split($i, a, "="); kv[a[1]] = a[2] }
-         printf "| %s%s | %s | %s | %s | %s |\n", kv["policy"], (kv["ejected"] == 1 ? " **ejected**" : ""),
-           kv["avg_us"], kv["max_us"], kv["min_us"], kv["samples"] }' <<<"$raw"
+         k = kv["policy"] " " kv["rep"]
+         if (!(k in row)) order[++n] = k
+         row[k] = sprintf("| %s%s | %s | %s | %s | %s | %s |", kv["policy"], (kv["ejected"] == 1 ? " **ejected**" : ""),
+           kv["rep"], kv["avg_us"], kv["max_us"], kv["min_us"], kv["samples"]) }
+       END { for (i = 1; i <= n; i++) print row[order[i]] }' <<<"$raw"
 fi

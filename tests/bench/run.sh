@@ -4,7 +4,11 @@
 # (tests/bench/tail.sh) and then cyclictest beside hackbench
 # (tests/bench/cyclictest.sh); write results/tail-raw.txt (everything they
 # printed), results/tail.md and results/tail-p99.png (tests/bench/report.sh).
-# BENCH_RESULTS=DIR writes them into DIR instead (a quick run).
+# BENCH_RESULTS=DIR writes them into DIR instead (a quick run). Should the VM
+# die (QEMU's TCG can crash a guest that patches its kernel text, as each
+# scheduler attach and detach does), it boots again, up to twice, and goes on
+# with the run that was under way (BENCH_START, BENCH_OVERHEAD_US: tail.sh);
+# the report takes the last result of a run that was repeated.
 #
 # Usage: tests/bench/run.sh [--help]
 # Environment: every BENCH_* variable is passed into the VM (see tail.sh and
@@ -30,20 +34,38 @@ if [[ ${BENCH_CYCLICTEST:-1} != 0 ]]; then
   cmd+='; s=$?; tests/bench/cyclictest.sh || s=$?; exit $s'
 fi
 benv=()
-while read -r v; do benv+=("$v=${!v}"); done < <(compgen -e | grep '^BENCH_' || true)
+while read -r v; do benv+=("$v=${!v}"); done < <(compgen -e | grep '^BENCH_' | grep -v '^BENCH_START$\|^BENCH_OVERHEAD_US$' || true)
 
 out=${BENCH_RESULTS:-results}
 mkdir -p "$out"
 # the host's load: other work on it slows an emulated guest's CPUs
 hostload() { echo "# host, $1: load average $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs"; }
-status=0
-{
-  hostload before
-  s=0
-  tests/vm/run --timeout 3600 --native-ok "${incl[@]}" -- env "${benv[@]}" bash -c "$cmd" || s=$?
-  hostload after
-  exit "$s"
-} | tee "$out/tail-raw.txt" || status=$?
-PLOT=$out/tail-p99.png tests/bench/report.sh <"$out/tail-raw.txt" >"$out/tail.md"
-echo "$out/tail.md $out/tail-p99.png $out/tail-raw.txt"
+raw=$out/tail-raw.txt
+: >"$raw"
+resume=()
+for boot in 1 2 3; do
+  status=0
+  {
+    hostload before
+    s=0
+    tests/vm/run --timeout 3600 --native-ok "${incl[@]}" -- env "${benv[@]}" "${resume[@]}" bash -c "$cmd" || s=$?
+    hostload after
+    exit "$s"
+  } | tee -a "$raw" || status=$?
+  ((status == 125)) || break
+  # where it stopped: the last run begun, or past the plan once tail.sh was done
+  last=$(sed -n 's/^bench: \[\([0-9]*\)\/\([0-9]*\)\].*/\1 \2/p; s/^bench: done.*/done/p' "$raw" | tail -n 1)
+  case $last in
+    '') start=1 ;;
+    done) start=$(sed -n 's/^bench: \[[0-9]*\/\([0-9]*\)\].*/\1/p' "$raw" | tail -n 1); start=$((${start:-0} + 1)) ;;
+    *) start=${last% *} ;;
+  esac
+  ovh=$(sed -n 's/^# overhead //p' "$raw" | xargs)
+  resume=("BENCH_START=$start" "BENCH_OVERHEAD_US=$ovh")
+  if ((boot < 3)); then
+    echo "bench: the VM died; booting again, from run $start of the sweep" | tee -a "$raw" >&2
+  fi
+done
+PLOT=$out/tail-p99.png tests/bench/report.sh <"$raw" >"$out/tail.md"
+echo "$out/tail.md $out/tail-p99.png $raw"
 exit "$status"

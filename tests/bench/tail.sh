@@ -24,7 +24,9 @@
 # default 2), BENCH_VARIANTS (default "block spin batch"), BENCH_ONLY
 # (policy filter, a regex), BENCH_DAEMON_ARGS (extra shinjukud options),
 # BENCH_PROG_STATS=0 (shinjukud without --prog-stats), SHJ_PEERS (where
-# scripts/build-peers put scx_simple and scx_central).
+# scripts/build-peers put scx_simple and scx_central). To resume after the VM
+# died (tests/bench/run.sh does): BENCH_START=N (begin with the Nth run of
+# the plan) and BENCH_OVERHEAD_US="SEED=X ..." (the "# overhead" lines so far).
 set -u
 # shellcheck source=tests/bench/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -41,6 +43,7 @@ declare -A POLICIES=(
   [batch]="eevdf shj shj-all"
 )
 declare -A overhead=()	# rep -> X, from EEVDF at 5 % load
+for kv in ${BENCH_OVERHEAD_US:-}; do overhead[${kv%%=*}]=${kv#*=}; done
 
 # run POLICY VARIANT LOAD REP
 run() {
@@ -48,6 +51,10 @@ run() {
   local wait=block batch=no extra=''
   [[ $variant == spin ]] && wait=spin
   [[ $variant == batch ]] && batch=yes
+  if [[ $policy == ideal+overhead && -z ${overhead[$rep]:-} ]]; then
+    echo "bench: ideal+overhead, seed $rep: no EEVDF run at load 0.05 to take the overhead from; skipped" >&2
+    return
+  fi
   case $policy in
     ideal) args+=(--simulate) ;;
     ideal+overhead) args+=(--simulate --overhead-us "${overhead[$rep]}")
@@ -80,6 +87,7 @@ run() {
   echo "RESULT policy=$policy wait=$wait batch=$batch rep=$rep batch_cpu_ms=$b short_us=$SHORT ejected=$EJECTED$extra $out"
   if [[ $policy == eevdf && $variant == block && $load == 0.05 && $out =~ short_p50_us=([0-9.]+) ]]; then
     overhead[$rep]=$(awk -v p="${BASH_REMATCH[1]}" -v s="$SHORT" 'BEGIN { x = p - s; printf "%.1f", (x > 0 ? x : 0) }')
+    echo "# overhead $rep=${overhead[$rep]}"
   fi
 }
 
@@ -96,11 +104,17 @@ for load in $LOADS; do
     done
   done
 done
+# the honest limit: the ideal, each request charged EEVDF's low-load overhead
+if [[ ideal+overhead =~ $ONLY && " $VARIANTS " == *" block "* ]]; then
+  for rep in $(seq "$REPS"); do
+    for load in $LOADS; do plan+=("ideal+overhead block $load $rep"); done
+  done
+fi
 
 echo "# $(uname -r), $(nproc) CPUs; trace: bimodal 99.5% $SHORT us / 0.5% $LONG us, $SECS s, 16 workers, slice $SLICE us; shinjukud ${DARGS[*]}; loads: $LOADS; reps: $REPS; variants: $VARIANTS"
 start=$SECONDS
 timed=0 ntimed=0	# replays so far (the simulator takes no time)
-for ((i = 0; i < ${#plan[@]}; i++)); do
+for ((i = ${BENCH_START:-1} - 1; i < ${#plan[@]}; i++)); do
   read -r p v load rep <<<"${plan[i]}"
   left=0
   for ((j = i; j < ${#plan[@]}; j++)); do [[ ${plan[j]} == ideal* ]] || ((left++)); done
@@ -111,14 +125,4 @@ for ((i = 0; i < ${#plan[@]}; i++)); do
   run $p "$v" "$load" "$rep"
   [[ $p == ideal* ]] || { ((timed += SECONDS - t)); ((ntimed++)); }
 done
-# the honest limit: the ideal, each request charged EEVDF's low-load overhead
-if [[ ideal+overhead =~ $ONLY && " $VARIANTS " == *" block "* ]]; then
-  for rep in $(seq "$REPS"); do
-    if [[ -z ${overhead[$rep]:-} ]]; then
-      echo "bench: ideal+overhead, seed $rep: no EEVDF run at load 0.05 to take the overhead from; skipped" >&2
-      continue
-    fi
-    for load in $LOADS; do run ideal+overhead block "$load" "$rep"; done
-  done
-fi
 echo "bench: done in $(( (SECONDS - start) / 60 )) min $(( (SECONDS - start) % 60 )) s" >&2
