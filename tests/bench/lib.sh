@@ -90,13 +90,13 @@ stop_sched() {
     kill -INT "$sched" 2>/dev/null; wait "$sched"
     # a clean stop reports "EXIT: unregistered from user space"
     grep -q '^EXIT: unregistered from user space' "$log" || EJECTED=1
-    for i in $(seq 100); do
-      [[ $(cat /sys/kernel/sched_ext/state) == disabled ]] && break
-      sleep 0.1
-    done
-    [[ $(cat /sys/kernel/sched_ext/state) == disabled ]] ||
-      echo "bench: $sched_kind did not detach: sched_ext is $(cat /sys/kernel/sched_ext/state)" >&2
   fi
+  for i in $(seq 100); do
+    [[ $(cat /sys/kernel/sched_ext/state) == disabled ]] && break
+    sleep 0.1
+  done
+  [[ $(cat /sys/kernel/sched_ext/state) == disabled ]] ||
+    echo "bench: $sched_kind did not detach: sched_ext is $(cat /sys/kernel/sched_ext/state)" >&2
   ((EJECTED == 0)) || echo "bench: EJECTED ($sched_kind): $(grep -E 'ejected|^EXIT' "$log" | tail -n 3)" >&2
   sched='' sched_kind=''
 }
