@@ -9,19 +9,24 @@
 # Environment: BENCH_PRESET, BENCH_DAEMON_ARGS, BENCH_PROG_STATS (tail.sh).
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
 B=build/bin
-# BENCH_PRESET=tcg (default): 500 us / 50 ms requests, 500 us slice -- the
+# BENCH_PRESET=tcg (default): 500 us / 50 ms requests, 500 us quantum for
+# the ideal and 1 ms for shinjuku (below) -- the
 # scale at which an emulated VM measures the policy, not the emulator.
 # BENCH_PRESET=hw: 4 us / 10 ms, 30 us slice (ghOSt's RocksDB experiment),
 # for real hardware.
 case ${BENCH_PRESET:-tcg} in
-  tcg) SHORT=500 LONG=50000 SLICE=500 ;;
-  hw) SHORT=4 LONG=10000 SLICE=30 ;;
+  tcg) SHORT=500 LONG=50000 SLICE=500 SHJ_SLICE=1000 ;;
+  hw) SHORT=4 LONG=10000 SLICE=30 SHJ_SLICE=30 ;;
   *) echo "bench: BENCH_PRESET is tcg or hw" >&2; exit 2 ;;
 esac
 # shinjukud: BENCH_DAEMON_ARGS (default none), the preset's slice, and
 # --prog-stats (the kernel times each BPF program) unless BENCH_PROG_STATS=0.
 read -r -a DARGS <<<"${BENCH_DAEMON_ARGS:-}"
-DARGS+=(--slice-us "$SLICE")
+# shinjuku's slice is what a request may use before it counts as long: on
+# TCG twice the short service time, so that a short request and its
+# emulated overheads stay fresh (BENCH_SHJ_SLICE_US to choose); the ideal's
+# quantum stays SLICE
+DARGS+=(--slice-us "${BENCH_SHJ_SLICE_US:-$SHJ_SLICE}")
 [[ ${BENCH_PROG_STATS:-1} == 0 ]] || DARGS+=(--prog-stats)
 PEERS=${SHJ_PEERS:-}
 
