@@ -197,8 +197,9 @@ check: deps
 	$(Q)$(MAKE) check-install
 	$(Q)$(MAKE) check-vm
 
-check-unit: $(UNIT_TESTS)
+check-unit: $(UNIT_TESTS) $(B)/tests/shj-try
 	$(Q)for t in $(UNIT_TESTS); do echo "== $$t"; $$t || exit 1; done
+	$(Q)tests/unit/private-checkout.sh
 
 check-install: all
 	$(Q)tests/install/run.sh

@@ -9,6 +9,14 @@ B=build/bin
 SCX=/sys/kernel/sched_ext
 TOP=$(mktemp -d /tmp/shj-it.XXXXXX)
 chmod 755 "$TOP"	# unprivileged test clients wait for files in here
+# What runs as the test uids (1001, 1002) runs from copies in $U, with the
+# library beside them (their rpath is $ORIGIN/../lib): the checkout may be
+# where those uids cannot read, such as root's home (mode 0700).
+U=$TOP/u
+mkdir -p "$U/bin" "$U/lib"
+cp build/bin/echo-server build/bin/shjctl build/tests/shj-try "$U/bin/"
+cp -P build/lib/libshinjuku.so* "$U/lib/"
+chmod -R a+rX "$U"
 T=
 passed=0 failed=0 current=
 
@@ -170,7 +178,7 @@ test_unprivileged_client_registers() {
   local tid
   start_daemon "$T/d.log" || return
   start_echo "$T/e.log" setpriv --reuid=1001 --regid=1001 --clear-groups \
-    $B/echo-server -p 0 -w 1 || return
+    "$U/bin/echo-server" -p 0 -w 1 || return
   wait_for 30 workers_at_least "$T/e.log" 1 || { fail "worker did not register: $(cat "$T/e.log")"; return; }
   tid=$(worker_tids "$T/e.log")
   check "echo-server runs as uid $(stat -c %u /proc/$echo_pid), want 1001" test "$(stat -c %u /proc/$echo_pid)" = 1001
@@ -392,7 +400,7 @@ test_shjctl() {
   sed 's/^/  /' "$T/out"
   check "shjctl status: $(cat "$T/out")" grep -q 'running, partial mode, 4 QoS levels' "$T/out"
   # as an unprivileged user, in JSON: one object of name:number pairs
-  setpriv --reuid=1002 --regid=1002 --clear-groups $B/shjctl stats --json >"$T/json" 2>&1
+  setpriv --reuid=1002 --regid=1002 --clear-groups "$U/bin/shjctl" stats --json >"$T/json" 2>&1
   cut -c1-300 "$T/json" | sed 's/^/  /'
   check "shjctl stats --json is not one flat JSON object" \
     grep -Eq '^\{"[a-z0-9_]+":[0-9]+(,"[a-z0-9_]+":[0-9]+)*\}$' "$T/json"
@@ -407,7 +415,7 @@ test_shjctl() {
 }
 
 # --- control plane: ownership and lifetime (tests/shj-try.c scripts a client)
-TRY=build/tests/shj-try
+TRY=$U/bin/shj-try
 as_uid() { local u=$1; shift; setpriv --reuid="$u" --regid="$u" --clear-groups "$@"; }
 # start_try LOG UID ARGS...: a long-lived client; waits until it prints holding/waiting
 try_pid=''
@@ -454,9 +462,9 @@ test_ownership_matrix() {
   expect "$T/r.log" "qos $a 2" 0
   expect "$T/r.log" "runnable $a" 0
   # shjctl list: other users' threads only to root
-  t=$(as_uid 1002 $B/shjctl list | grep -c "^ *$a ")
+  t=$(as_uid 1002 "$U/bin/shjctl" list | grep -c "^ *$a ")
   check "uid 1002 sees uid 1001's thread in shjctl list" test "$t" = 0
-  t=$(as_uid 1001 $B/shjctl list | grep -c "^ *$a ")
+  t=$(as_uid 1001 "$U/bin/shjctl" list | grep -c "^ *$a ")
   check "uid 1001 does not see its own thread in shjctl list" test "$t" = 1
   $B/shjctl list | sed 's/^/  root: /'
   check "root does not see the thread at level 2 in shjctl list" \
@@ -690,6 +698,21 @@ test_loadgen_smoke() {
   stop_daemon
 }
 
+# The tests that run clients as other uids pass from a checkout those uids
+# cannot read (as in root's home): this suite, run from such a copy.
+test_private_checkout() {
+  local d=$T/private out
+  mkdir -m 700 "$d"
+  mkdir -p "$d/build" "$d/tests"
+  cp -a build/bin build/tests build/lib "$d/build/"
+  cp -a tests/integration "$d/tests/"
+  out=$("$d/tests/integration/run.sh" test_unprivileged_client_registers \
+    test_ownership_matrix test_shjctl 2>&1)
+  sed 's/^/  | /' <<<"$out"
+  check "from a directory of mode $(stat -c %a "$d"): $(tail -n 1 <<<"$out")" \
+    grep -qx '3 passed, 0 failed' <<<"$out"
+}
+
 echo "kernel: $(uname -r)"
 all_tests=(test_kernel_has_sched_ext test_daemon_rejects_bad_usage
   test_no_daemon_fails_fast test_attach_and_detach test_second_daemon_refused
@@ -704,7 +727,7 @@ all_tests=(test_kernel_has_sched_ext test_daemon_rejects_bad_usage
   test_killed_client_leaves_nothing test_closed_session_restores_policy
   test_client_survives_daemon_restart test_oneway_loss_reported
   test_no_user_blocks_the_daemon test_sigterm_under_flood test_garbage_flood
-  test_loadgen_smoke
+  test_loadgen_smoke test_private_checkout
   test_stress_no_ejection)
 # usage: run.sh [TEST...]   (default: all, in this order)
 (($#)) || set -- "${all_tests[@]}"

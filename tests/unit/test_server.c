@@ -3,7 +3,9 @@
  * shinjuku_apply program (loaded as `shinjukud --dry-run` does: no
  * sched_ext needed), with real message queues. The clients are separate
  * processes under other uids: tests/shj-try, run through fork + setresuid +
- * exec. Needs root and bpf(); skipped with the reason otherwise. */
+ * exec, from a copy (with the library it loads) in a temporary directory
+ * those uids can read, wherever the checkout is (root's home is 0700).
+ * Needs root and bpf(); skipped with the reason otherwise. */
 #define _GNU_SOURCE
 #include <check.h>
 #include <errno.h>
@@ -37,7 +39,7 @@ static struct shinjuku_bpf *skel;
 static struct shj_server srv;
 static pthread_t server_thread;
 static volatile int stop, paused, server_idle;
-static char try_path[PATH_MAX], go_file[64];
+static char try_path[PATH_MAX], go_file[64], stage[64];
 static int lock = -1;
 
 /* The daemon's loop; paused: it serves nothing (as if stopped). */
@@ -168,6 +170,78 @@ static void teardown(void)
 	resume_server();
 	while (nkids)
 		end_try(kids[0], SIGKILL);
+}
+
+/* Copy file from to to, mode 0755. 0 or -errno. */
+static int copy_file(const char *from, const char *to)
+{
+	int in = open(from, O_RDONLY | O_CLOEXEC), out, err = 0;
+	char buf[65536];
+	ssize_t n;
+
+	if (in < 0)
+		return -errno;
+	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+	if (out < 0) {
+		err = -errno;
+		close(in);
+		return err;
+	}
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n) {
+			err = -EIO;
+			break;
+		}
+	if (n < 0)
+		err = -errno;
+	if (fchmod(out, 0755) && !err)
+		err = -errno;
+	close(in);
+	close(out);
+	return err;
+}
+
+/* The stage: <stage>/tests/shj-try and <stage>/lib/libshinjuku.so.0 (its
+ * rpath is $ORIGIN/../lib), copied from the build tree beside this test;
+ * try_path gets the copy. 0 or -errno. */
+static int stage_try(const char *tests_dir)
+{
+	char from[PATH_MAX], to[PATH_MAX];
+	int err;
+
+	snprintf(stage, sizeof(stage), "/tmp/shj-test-server.XXXXXX");
+	if (!mkdtemp(stage)) {
+		stage[0] = '\0';
+		return -errno;
+	}
+	snprintf(to, sizeof(to), "%s/tests", stage);
+	if (chmod(stage, 0755) || mkdir(to, 0755))
+		return -errno;
+	snprintf(to, sizeof(to), "%s/lib", stage);
+	if (mkdir(to, 0755))
+		return -errno;
+	snprintf(from, sizeof(from), "%s/shj-try", tests_dir);
+	snprintf(try_path, sizeof(try_path), "%s/tests/shj-try", stage);
+	err = copy_file(from, try_path);
+	if (err)
+		return err;
+	snprintf(from, sizeof(from), "%s/../lib/libshinjuku.so.0", tests_dir);
+	snprintf(to, sizeof(to), "%s/lib/libshinjuku.so.0", stage);
+	return copy_file(from, to);
+}
+
+static void unstage_try(void)
+{
+	static const char *const parts[] = { "tests/shj-try", "lib/libshinjuku.so.0",
+					     "tests", "lib", "" };
+	char path[PATH_MAX];
+	size_t i;
+
+	for (i = 0; stage[0] && i < sizeof(parts) / sizeof(parts[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", stage, parts[i]);
+		if (unlink(path) && errno == EISDIR)
+			rmdir(path);
+	}
 }
 
 /* Run shj-try as uid with args; its output goes to out (size). Returns the
@@ -660,12 +734,16 @@ int main(int argc, char **argv)
 	int failed, err;
 	char *self;
 
-	self = strdup(argv[0]);
-	snprintf(try_path, sizeof(try_path), "%s/shj-try", self ? dirname(self) : ".");
-	free(self);
 	snprintf(go_file, sizeof(go_file), "/tmp/shj-test-go-%d", (int)getpid());
-	err = geteuid() ? -EPERM : access(try_path, X_OK) ? -ENOENT : start_server();
+	self = strdup(argv[0]);
+	err = geteuid() ? -EPERM : !self ? -ENOMEM : 0;
 	if (err) {
+		printf("SKIP server/ownership: cannot run a dry-run server here: %s\n",
+		       strerror(-err));
+	} else if ((err = stage_try(dirname(self)))) {
+		printf("SKIP server/ownership: cannot copy shj-try and libshinjuku to %s: %s\n",
+		       stage, strerror(-err));
+	} else if ((err = start_server())) {
 		printf("SKIP server/ownership: cannot run a dry-run server here: %s\n",
 		       strerror(-err));
 	} else {
@@ -700,6 +778,8 @@ int main(int argc, char **argv)
 	}
 	shinjuku_bpf__destroy(skel);
 	unlink(go_file);
+	unstage_try();
+	free(self);
 	(void)argc;
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
