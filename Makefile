@@ -46,7 +46,7 @@ EXAMPLES := $(B)/bin/echo-server $(B)/bin/echo-client $(B)/bin/loadgen
 UNIT_TESTS := $(B)/tests/test_proto $(B)/tests/test_lib $(B)/tests/test_tasks \
 	$(B)/tests/test_server $(B)/tests/test_workers
 TEST_TOOLS := $(B)/tests/shj-spin $(B)/tests/shj-try $(B)/tests/ctl-speed $(B)/tests/handover
-PROGS := $(B)/bin/shinjukud $(B)/bin/shjctl $(LIB_SO) $(EXAMPLES) $(UNIT_TESTS) $(TEST_TOOLS) $(B)/shinjuku.pc
+PROGS := $(B)/bin/shinjukud $(B)/bin/shjctl $(LIB_SO) $(EXAMPLES) $(UNIT_TESTS) $(TEST_TOOLS)
 
 .PHONY: all deps check check-unit check-install check-vm demo bench bench-dispatch bench-ctl bench-handover install uninstall clean vmlinux
 all: $(PROGS)
@@ -111,10 +111,10 @@ $(LIB_REAL): $(LIB_OBJS) libshinjuku/libshinjuku.map
 $(B)/lib/$(LIB_SONAME) $(LIB_SO): $(LIB_REAL)
 	$(Q)ln -sf $(notdir $<) $@
 
-$(B)/shinjuku.pc: shinjuku.pc.in Makefile
-	$(call msg,GEN,$@)
-	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
-		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+# Files that name install paths (shinjuku.pc) are written by `make install`
+# itself, with that command's PREFIX, LIBDIR...: never stale.
+SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g'
 
 # --- examples and tests (run from the tree: rpath to build/lib) -----------
 LINK_LIB = -L$(B)/lib -lshinjuku -Wl,-rpath,'$$ORIGIN/../lib'
@@ -241,7 +241,8 @@ install: all
 	ln -sf $(notdir $(LIB_REAL)) $(DESTDIR)$(LIBDIR)/$(LIB_SONAME)
 	ln -sf $(LIB_SONAME) $(DESTDIR)$(LIBDIR)/libshinjuku.so
 	install -m 644 libshinjuku/shinjuku.h $(DESTDIR)$(INCLUDEDIR)/shinjuku.h
-	install -m 644 $(B)/shinjuku.pc $(DESTDIR)$(PKGCONFIGDIR)/shinjuku.pc
+	$(SUBST) shinjuku.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/shinjuku.pc
+	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/shinjuku.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/shinjukud $(DESTDIR)$(BINDIR)/shjctl $(DESTDIR)$(LIBDIR)/libshinjuku.so* \

@@ -48,5 +48,23 @@ cp "$D/c89.c" "$D/cxx.cc"
 t "shinjuku.h compiles and links as C++" \
   c++ -Wall -Werror -I"$root$prefix/include" "$D/cxx.cc" -L"$lib" -lshinjuku -o "$D/cxx"
 
+# The installed shinjuku.pc describes that install, whatever the build used
+# (`make` ran with the default PREFIX before this).
+pc_says() { # pc_says ROOT PREFIX LIBDIR: the .pc's variables, and the files there
+  local r=$1 pc=$1$3/pkgconfig/shinjuku.pc var want got
+  while read -r var want; do
+    got=$(env -u PKG_CONFIG_SYSROOT_DIR PKG_CONFIG_PATH="${pc%/*}" pkg-config --variable="$var" shinjuku)
+    [[ $got == "$want" ]] || { echo "$var=$got, want $want"; return 1; }
+  done <<<"prefix $2
+libdir $3
+includedir $2/include"
+  ! grep -n /usr/local "$pc" && test -f "$r$3/libshinjuku.so.0.1.0" -a -f "$r$2/include/shinjuku.h"
+}
+t "make install PREFIX=/usr after make" make -s install DESTDIR="$D/usr" PREFIX=/usr
+t "shinjuku.pc says /usr" pc_says "$D/usr" /usr /usr/lib
+t "make install PREFIX=/opt/shj LIBDIR=/opt/shj/lib64" \
+  make -s install DESTDIR="$D/opt" PREFIX=/opt/shj LIBDIR=/opt/shj/lib64
+t "shinjuku.pc says /opt/shj, /opt/shj/lib64" pc_says "$D/opt" /opt/shj /opt/shj/lib64
+
 echo "$passed passed, $failed failed"
 [[ $failed == 0 ]]
