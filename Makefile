@@ -86,7 +86,7 @@ $(B)/bin/shinjukud: $(DAEMON_OBJS)
 
 # shjctl: a client of the daemon, like the library (its session code, linked
 # statically)
-$(B)/bin/shjctl: shinjukud/shjctl.c libshinjuku/conn.h $(B)/obj/libshinjuku/conn.o $(B)/obj/libshinjuku/proto.o
+$(B)/bin/shjctl: shinjukud/shjctl.c libshinjuku/conn.h bpf/shj_shared.h $(B)/obj/libshinjuku/conn.o $(B)/obj/libshinjuku/proto.o
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 $(LDFLAGS) $< $(B)/obj/libshinjuku/conn.o \
