@@ -11,6 +11,10 @@ SBINDIR ?= $(PREFIX)/sbin
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+MANDIR ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+# where systemd looks (its pkg-config file says), else under PREFIX
+SYSTEMDUNITDIR ?= $(or $(shell pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null),$(PREFIX)/lib/systemd/system)
 
 CC ?= cc
 CLANG ?= clang-19
@@ -40,15 +44,16 @@ SKEL := $(B)/bpf/shinjuku.skel.h
 CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
-DAEMON_OBJS := $(addprefix $(B)/obj/shinjukud/,shinjukud.o server.o tasks.o proto.o)
+DAEMON_OBJS := $(addprefix $(B)/obj/shinjukud/,shinjukud.o server.o tasks.o proto.o notify.o)
 LIB_OBJS := $(addprefix $(B)/obj/libshinjuku/,shinjuku.o conn.o proto.o)
 EXAMPLES := $(B)/bin/echo-server $(B)/bin/echo-client $(B)/bin/loadgen
 UNIT_TESTS := $(B)/tests/test_proto $(B)/tests/test_lib $(B)/tests/test_tasks \
-	$(B)/tests/test_server $(B)/tests/test_workers
-TEST_TOOLS := $(B)/tests/shj-spin $(B)/tests/shj-try $(B)/tests/ctl-speed $(B)/tests/handover
+	$(B)/tests/test_server $(B)/tests/test_workers $(B)/tests/test_notify
+TEST_TOOLS := $(B)/tests/shj-spin $(B)/tests/shj-try $(B)/tests/ctl-speed $(B)/tests/handover \
+	$(B)/tests/shj-notify-listen
 PROGS := $(B)/bin/shinjukud $(B)/bin/shjctl $(LIB_SO) $(EXAMPLES) $(UNIT_TESTS) $(TEST_TOOLS)
 
-.PHONY: all deps check check-unit check-install check-vm demo bench bench-dispatch bench-ctl bench-handover install uninstall clean vmlinux
+.PHONY: all deps check check-unit check-install check-man check-vm demo bench bench-dispatch bench-ctl bench-handover install uninstall clean vmlinux
 all: $(PROGS)
 
 deps:
@@ -111,10 +116,11 @@ $(LIB_REAL): $(LIB_OBJS) libshinjuku/libshinjuku.map
 $(B)/lib/$(LIB_SONAME) $(LIB_SO): $(LIB_REAL)
 	$(Q)ln -sf $(notdir $<) $@
 
-# Files that name install paths (shinjuku.pc) are written by `make install`
-# itself, with that command's PREFIX, LIBDIR...: never stale.
+# Files that name install paths (shinjuku.pc, the unit) are written by
+# `make install` itself, with that command's PREFIX, LIBDIR...: never stale.
 SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
-	-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g'
+	-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	-e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g'
 
 # --- examples and tests (run from the tree: rpath to build/lib) -----------
 LINK_LIB = -L$(B)/lib -lshinjuku -Wl,-rpath,'$$ORIGIN/../lib'
@@ -174,6 +180,16 @@ $(B)/tests/test_workers: tests/unit/test_workers.c examples/workers.c examples/w
 	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -Iexamples -Ilibshinjuku $(CHECK_CFLAGS) $< examples/workers.c \
 		-L$(B)/lib -lshinjuku -Wl,-rpath,'$$ORIGIN/../lib' -pthread $(CHECK_LIBS) -o $@
 
+$(B)/tests/test_notify: tests/unit/test_notify.c shinjukud/notify.c shinjukud/notify.h
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 $(CHECK_CFLAGS) $< shinjukud/notify.c $(CHECK_LIBS) -o $@
+
+$(B)/tests/shj-notify-listen: tests/shj-notify-listen.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 $< -o $@
+
 $(B)/tests/test_tasks: tests/unit/test_tasks.c tests/unit/maps_only.h $(B)/obj/shinjukud/tasks.o $(SKEL)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
@@ -195,6 +211,7 @@ check: deps
 	$(Q)$(MAKE) all
 	$(Q)$(MAKE) check-unit
 	$(Q)$(MAKE) check-install
+	$(Q)$(MAKE) check-man
 	$(Q)$(MAKE) check-vm
 
 check-unit: $(UNIT_TESTS) $(B)/tests/shj-try
@@ -203,6 +220,9 @@ check-unit: $(UNIT_TESTS) $(B)/tests/shj-try
 
 check-install: all
 	$(Q)tests/install/run.sh
+
+check-man: all
+	$(Q)tests/man/run.sh
 
 check-vm: all
 	$(Q)tests/vm/run --native-ok --include $$(command -v stress-ng) -- tests/integration/run.sh
@@ -243,10 +263,23 @@ install: all
 	install -m 644 libshinjuku/shinjuku.h $(DESTDIR)$(INCLUDEDIR)/shinjuku.h
 	$(SUBST) shinjuku.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/shinjuku.pc
 	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/shinjuku.pc
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSCONFDIR)/default
+	$(SUBST) systemd/shinjukud.service.in > $(DESTDIR)$(SYSTEMDUNITDIR)/shinjukud.service
+	chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/shinjukud.service
+	@# the options file is the administrator's: never overwritten
+	test -e $(DESTDIR)$(SYSCONFDIR)/default/shinjukud || \
+		install -m 644 systemd/shinjukud.default $(DESTDIR)$(SYSCONFDIR)/default/shinjukud
+	install -d $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man8
+	install -m 644 $(wildcard man/*.3) $(DESTDIR)$(MANDIR)/man3/
+	install -m 644 $(wildcard man/*.8) $(DESTDIR)$(MANDIR)/man8/
 
+# leaves $(SYSCONFDIR)/default/shinjukud, the administrator's
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/shinjukud $(DESTDIR)$(BINDIR)/shjctl $(DESTDIR)$(LIBDIR)/libshinjuku.so* \
-		$(DESTDIR)$(INCLUDEDIR)/shinjuku.h $(DESTDIR)$(PKGCONFIGDIR)/shinjuku.pc
+		$(DESTDIR)$(INCLUDEDIR)/shinjuku.h $(DESTDIR)$(PKGCONFIGDIR)/shinjuku.pc \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/shinjukud.service \
+		$(addprefix $(DESTDIR)$(MANDIR)/man3/,$(notdir $(wildcard man/*.3))) \
+		$(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(wildcard man/*.8)))
 
 clean:
 	rm -rf $(B)

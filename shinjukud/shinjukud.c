@@ -35,6 +35,7 @@ typedef __u64 u64;
 #include "../bpf/shj_shared.h"
 #include "shinjuku.skel.h"
 #include "server.h"
+#include "notify.h"
 
 #define SHJD_VERSION "0.1.0"
 
@@ -685,6 +686,10 @@ serve:
 	       opt.switch_all ? "switch-all" : "partial",
 	       (unsigned long long)opt.qos_levels,
 	       (unsigned long long)opt.slice_us, SHJ_REQUEST_QUEUE);
+	/* attached and serving: ready, for systemd's Type=notify */
+	err = shj_notify("READY=1");
+	if (err)
+		logmsg("cannot tell the service manager we are ready: %s", strerror(-err));
 
 	ret = serve(&d, sigfd);
 

@@ -26,6 +26,26 @@ t "library, soname link and dev link installed" \
 t "header, pkg-config file, shinjukud and shjctl installed" \
   test -f "$root$prefix/include/shinjuku.h" -a -f "$lib/pkgconfig/shinjuku.pc" -a -x "$root$prefix/sbin/shinjukud" -a -x "$root$prefix/bin/shjctl"
 
+unitdir=$(pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null)
+unitdir=${unitdir:-$prefix/lib/systemd/system}
+t "unit ($unitdir), its options file and the man pages installed" \
+  test -f "$root$unitdir/shinjukud.service" -a -f "$root/etc/default/shinjukud" \
+  -a -f "$root$prefix/share/man/man8/shinjukud.8" -a -f "$root$prefix/share/man/man3/shj_register.3"
+t "the unit runs the installed shinjukud with the options file's SHINJUKUD_OPTS" \
+  grep -qx "ExecStart=$prefix/sbin/shinjukud \$SHINJUKUD_OPTS" "$root$unitdir/shinjukud.service"
+# systemd-analyze verify checks the paths too: an install where they exist
+verify_unit() {
+  local p=$D/verify
+  make -s install PREFIX="$p/usr" SYSTEMDUNITDIR="$p/unit" SYSCONFDIR="$p/etc" &&
+    MANPATH=$p/usr/share/man systemd-analyze verify "$p/unit/shinjukud.service" 2>&1 | tee "$D/verify.out" &&
+    test ! -s "$D/verify.out"
+}
+if command -v systemd-analyze >/dev/null; then
+  t "systemd-analyze verify shinjukud.service: no complaint" verify_unit
+else
+  echo "SKIP systemd-analyze verify: no systemd-analyze (scripts/deps installs systemd)"
+fi
+
 exported() { nm -D --defined-only "$lib/libshinjuku.so" | awk '$2 == "T" || $2 == "D" || $2 == "B" { print $3 }'; }
 only_shj() { exported | tee "$D/syms" | grep -qv '^shj_' && return 1; test -s "$D/syms"; }
 t "exports only shj_* symbols ($(exported | tr '\n' ' '))" only_shj
