@@ -10,13 +10,21 @@
  * and never exits. All functions are thread-safe. Link with -lshinjuku
  * (pkg-config --cflags --libs shinjuku).
  *
- * Errors common to all calls:
+ * Errors common to all calls that talk to shinjukud (all but
+ * shj_set_async() and shj_strerror()):
  *   -ECONNREFUSED  shinjukud is not running
  *   -ETIMEDOUT     shinjukud did not answer in time (stuck); the next call
  *                  starts a new session, which still acts on the threads
  *                  this process registered
  *   -ECONNRESET    shinjukud exited and no new one answered
+ *   -ENOTCONN      shinjukud lost the session twice in a row (restarts)
  *   -EPROTO        shinjukud speaks another protocol version
+ *   -EBADMSG       a malformed reply
+ *   -ENOSPC        opening the session: shinjukud's limits on sessions
+ *                  (per process, per uid, in all), or the system's
+ *                  message-queue limit
+ *   -EMFILE, -ENFILE, -ENOMEM  opening the session: the client's queues
+ *                  could not be created (mq_open(3))
  * If shinjukud restarted, the next call opens a new session by itself;
  * threads registered before must be registered again (-ENOENT tells).
  */
@@ -60,31 +68,32 @@ int shj_register(pid_t tid, int qos);
 
 /*
  * Take thread tid (0: the calling thread) back from the scheduler: it runs
- * in SCHED_OTHER again. Errors: -ENOENT not registered; -EPERM registered
- * by another process.
+ * in SCHED_OTHER again. Errors: -EINVAL bad tid; -ENOENT not registered;
+ * -EPERM registered by another process.
  */
 int shj_unregister(pid_t tid);
 
-/* Move a registered thread to QoS level qos. Errors: as shj_unregister, and
- * -EINVAL for a level the daemon does not have. */
+/* Move a registered thread to QoS level qos. Errors: as shj_unregister;
+ * -EINVAL for a level the daemon does not have; -ESRCH the thread exited. */
 int shj_set_qos(pid_t tid, int qos);
 
 /*
  * Mark a registered thread idle: it has no request to serve. An idle-marked
  * thread gets a CPU only when no other work can use it, even if it spins.
- * Errors: as shj_unregister.
+ * Errors: as shj_unregister; -ESRCH the thread exited.
  */
 int shj_idle(pid_t tid);
 
 /* Mark a registered thread runnable: it has a request to serve. Errors: as
- * shj_unregister. */
+ * shj_idle. */
 int shj_runnable(pid_t tid);
 
 /*
  * Mark n threads idle, or runnable, in as few messages as possible: the
  * way for a dispatcher to hand out many requests at once. tids[i] == 0 means
  * the calling thread. Returns the first error; the other threads are still
- * marked.
+ * marked. Errors: -EINVAL n < 0, tids NULL or a tid < 0; otherwise as
+ * shj_idle (-ENOENT, -EPERM, -ESRCH).
  */
 int shj_idle_many(const pid_t *tids, int n);
 int shj_runnable_many(const pid_t *tids, int n);
@@ -94,16 +103,17 @@ int shj_runnable_many(const pid_t *tids, int n);
  * do not wait for shinjukud: they return once the request is queued (0, or
  * an error sending it). Errors shinjukud meets later are kept and returned
  * by the next shj_sync(). on = 0: every call waits again (the default).
+ * Errors: -EINVAL on is neither 0 nor 1. Does not talk to shinjukud.
  */
 int shj_set_async(int on);
 
 /*
  * Wait until shinjukud has handled every request sent before, and return
- * the first error of a one-way request since the last shj_sync(), or 0.
- * -ECONNRESET (shinjukud exited) or -ETIMEDOUT (it did not answer in time)
- * if some were sent in a session that ended before they were known to be
- * handled: they may be lost (after a restart, threads must be registered
- * again).
+ * the first error of a one-way request since the last shj_sync() (-EINVAL,
+ * -ENOENT, -EPERM, -ESRCH, as from shj_idle()), or 0. -ECONNRESET
+ * (shinjukud exited) or -ETIMEDOUT (it did not answer in time) if some were
+ * sent in a session that ended before they were known to be handled: they
+ * may be lost (after a restart, threads must be registered again).
  */
 int shj_sync(void);
 
