@@ -698,6 +698,50 @@ test_loadgen_smoke() {
   stop_daemon
 }
 
+# shinjukud.service's ExecStart line as systemd runs it: the options from an
+# EnvironmentFile split into words, the unit's capability bounding set and
+# no_new_privs, Type=notify's socket. READY=1 comes once the scheduler is
+# attached and the queue served, and the daemon serves an unprivileged
+# client with only those capabilities.
+unit_value() { sed -n "s/^$1=//p" systemd/shinjukud.service.in; }
+test_service_exec_start() {
+  local exec caps set=-all c rc
+  exec=$(unit_value ExecStart | sed "s|@SBINDIR@|$PWD/$B|")
+  caps=$(unit_value CapabilityBoundingSet)
+  for c in $caps; do c=${c#CAP_}; set+=",+${c,,}"; done
+  check "unit has NoNewPrivileges=yes" test "$(unit_value NoNewPrivileges)" = yes
+  check "unit is Type=notify" test "$(unit_value Type)" = notify
+  echo "  ExecStart=$exec"
+  echo "  CapabilityBoundingSet=$caps"
+  echo 'SHINJUKUD_OPTS="-q 4 --slice-us 400"' >"$T/default"
+  build/tests/shj-notify-listen "$T/notify" 60 >"$T/notify.log" 2>&1 &
+  local listener=$!
+  wait_for 10 grep -q listening "$T/notify.log" || { fail "listener: $(cat "$T/notify.log")"; return; }
+  # systemd expands $SHINJUKUD_OPTS into words; so does this unquoted eval
+  (set -a; . "$T/default"; set +a
+   export NOTIFY_SOCKET=$T/notify
+   eval "exec setpriv --bounding-set $set --inh-caps -all --no-new-privs $exec") \
+    2>"$T/d.log" &
+  daemon_pid=$!
+  pids+=("$daemon_pid")
+  wait "$listener"; rc=$?
+  sed 's/^/  notify: /' "$T/notify.log"
+  check "no READY=1 (listener exit $rc): $(cat "$T/d.log")" test $rc = 0
+  check "READY=1 before the scheduler was attached" state_is enabled
+  check "READY=1 before the request queue was served" test -e /dev/mqueue/shinjukud
+  check "daemon capabilities: $(grep CapBnd /proc/$daemon_pid/status)" \
+    test "$(awk '/^CapBnd/ { print $2 }' /proc/$daemon_pid/status)" != "$(awk '/^CapBnd/ { print $2 }' /proc/self/status)"
+  $B/shjctl status >"$T/status" 2>&1
+  check "options from the environment file: $(cat "$T/status")" \
+    grep -q '4 QoS levels, slice 400 us' "$T/status"
+  as_uid 1001 $TRY register self 0 idle self >"$T/c.log" 2>&1
+  sed 's/^/  uid 1001: /' "$T/c.log"
+  check "unprivileged client under the unit's capabilities" test "$(grep -c -- '-> 0$' "$T/c.log")" = 2
+  kill -TERM "$daemon_pid"; wait "$daemon_pid"; rc=$?
+  pids=()
+  check "exit $rc after SIGTERM, want 0 (success for the unit)" test $rc = 0
+}
+
 # The tests that run clients as other uids pass from a checkout those uids
 # cannot read (as in root's home): this suite, run from such a copy.
 test_private_checkout() {
@@ -727,7 +771,7 @@ all_tests=(test_kernel_has_sched_ext test_daemon_rejects_bad_usage
   test_killed_client_leaves_nothing test_closed_session_restores_policy
   test_client_survives_daemon_restart test_oneway_loss_reported
   test_no_user_blocks_the_daemon test_sigterm_under_flood test_garbage_flood
-  test_loadgen_smoke test_private_checkout
+  test_loadgen_smoke test_service_exec_start test_private_checkout
   test_stress_no_ejection)
 # usage: run.sh [TEST...]   (default: all, in this order)
 (($#)) || set -- "${all_tests[@]}"
