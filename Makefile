@@ -53,7 +53,7 @@ TEST_TOOLS := $(B)/tests/shj-spin $(B)/tests/shj-try $(B)/tests/ctl-speed $(B)/t
 	$(B)/tests/shj-notify-listen
 PROGS := $(B)/bin/shinjukud $(B)/bin/shjctl $(LIB_SO) $(EXAMPLES) $(UNIT_TESTS) $(TEST_TOOLS)
 
-.PHONY: all deps check check-unit check-install check-man check-vm demo bench bench-dispatch bench-ctl bench-handover install uninstall clean vmlinux
+.PHONY: all deps check check-unit check-install check-man check-ctl check-vm demo bench bench-dispatch bench-ctl bench-handover install uninstall clean vmlinux
 all: $(PROGS)
 
 deps:
@@ -212,6 +212,7 @@ check: deps
 	$(Q)$(MAKE) check-unit
 	$(Q)$(MAKE) check-install
 	$(Q)$(MAKE) check-man
+	$(Q)$(MAKE) check-ctl
 	$(Q)$(MAKE) check-vm
 
 check-unit: $(UNIT_TESTS) $(B)/tests/shj-try
@@ -223,6 +224,10 @@ check-install: all
 
 check-man: all
 	$(Q)tests/man/run.sh
+
+# shjctl and readiness against shinjukud --dry-run on the host
+check-ctl: all
+	$(Q)tests/ctl/run.sh
 
 check-vm: all
 	$(Q)tests/vm/run --native-ok --include $$(command -v stress-ng) -- tests/integration/run.sh

@@ -54,7 +54,7 @@ for s in $symbols; do
   t "$s has a page (NAME section, man -w)" bash -c \
     "grep -qx '$s' <<<'$(names)' && MANPATH='$mandir' man -w '$s' | grep -q ."
 done
-t "errors: header and pages agree" python3 tests/man/errors.py libshinjuku/shinjuku.h "$mandir/man3"
+t "errors: header and pages agree" /usr/bin/python3 tests/man/errors.py libshinjuku/shinjuku.h "$mandir/man3"
 
 documents_help() { # documents_help PROGRAM PAGE: each --option of PROGRAM --help is in PAGE
   local o missing=
