@@ -53,7 +53,7 @@ TEST_TOOLS := $(B)/tests/shj-spin $(B)/tests/shj-try $(B)/tests/ctl-speed $(B)/t
 	$(B)/tests/shj-notify-listen
 PROGS := $(B)/bin/shinjukud $(B)/bin/shjctl $(LIB_SO) $(EXAMPLES) $(UNIT_TESTS) $(TEST_TOOLS)
 
-.PHONY: all deps check check-unit check-install check-man check-ctl check-vm demo bench bench-dispatch bench-ctl bench-handover install uninstall clean vmlinux
+.PHONY: all deps check check-unit check-install check-man check-ctl check-vm check-deb deb demo bench bench-dispatch bench-ctl bench-handover install uninstall clean vmlinux
 all: $(PROGS)
 
 deps:
@@ -80,7 +80,7 @@ vmlinux:
 $(B)/obj/shinjukud/%.o: shinjukud/%.c $(wildcard shinjukud/*.h) bpf/shj_shared.h | $(SKEL)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -I$(B)/bpf -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -std=gnu11 -I$(B)/bpf -c $< -o $@
 
 $(B)/obj/shinjukud/shinjukud.o: $(SKEL)
 
@@ -94,7 +94,7 @@ $(B)/bin/shinjukud: $(DAEMON_OBJS)
 $(B)/bin/shjctl: shinjukud/shjctl.c libshinjuku/conn.h bpf/shj_shared.h $(B)/obj/libshinjuku/conn.o $(B)/obj/libshinjuku/proto.o
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 $(LDFLAGS) $< $(B)/obj/libshinjuku/conn.o \
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -std=gnu11 $(LDFLAGS) $< $(B)/obj/libshinjuku/conn.o \
 		$(B)/obj/libshinjuku/proto.o -lrt -o $@
 
 # --- library ----------------------------------------------------------------
@@ -104,7 +104,7 @@ $(B)/obj/libshinjuku/conn.o: libshinjuku/conn.c libshinjuku/conn.h shinjukud/pro
 $(LIB_OBJS):
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -fPIC -fvisibility=hidden -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -std=gnu11 -fPIC -fvisibility=hidden -c $< -o $@
 
 $(LIB_REAL): $(LIB_OBJS) libshinjuku/libshinjuku.map
 	$(call msg,LINK,$@)
@@ -213,6 +213,7 @@ check: deps
 	$(Q)$(MAKE) check-install
 	$(Q)$(MAKE) check-man
 	$(Q)$(MAKE) check-ctl
+	$(Q)$(MAKE) check-deb
 	$(Q)$(MAKE) check-vm
 
 check-unit: $(UNIT_TESTS) $(B)/tests/shj-try
@@ -257,7 +258,8 @@ demo: deps
 	$(Q)$(MAKE) all
 	$(Q)tests/vm/run --native-ok -- examples/demo.sh
 
-install: all
+# only what it installs: a package build needs no test tools (nor check)
+install: $(B)/bin/shinjukud $(B)/bin/shjctl $(LIB_SO) $(B)/lib/$(LIB_SONAME)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 755 $(B)/bin/shinjukud $(DESTDIR)$(SBINDIR)/shinjukud
@@ -277,6 +279,19 @@ install: all
 	install -d $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man8
 	install -m 644 $(wildcard man/*.3) $(DESTDIR)$(MANDIR)/man3/
 	install -m 644 $(wildcard man/*.8) $(DESTDIR)$(MANDIR)/man8/
+
+# Debian packages (debian/): libshinjuku0, libshinjuku-dev, shinjukud, built
+# from a copy of the tree in $(B)/deb, where the .debs land
+DEB_SRC := $(B)/deb/shinjuku-$(VERSION)
+deb: deps
+	$(Q)rm -rf $(B)/deb && mkdir -p $(DEB_SRC)
+	$(Q)tar -c --exclude=./build --exclude=./.cache --exclude=./.git --exclude=./results . | tar -x -C $(DEB_SRC)
+	$(Q)cd $(DEB_SRC) && dpkg-buildpackage -us -uc -b
+	$(Q)ls $(B)/deb/*.deb
+
+# the packages installed in a pristine Debian 12 chroot (debootstrap)
+check-deb: deb
+	$(Q)tests/deb/run.sh $(B)/deb
 
 # leaves $(SYSCONFDIR)/default/shinjukud, the administrator's
 uninstall:
