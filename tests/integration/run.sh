@@ -700,27 +700,53 @@ test_loadgen_smoke() {
 
 # shinjukud.service's ExecStart line as systemd runs it: the options from an
 # EnvironmentFile split into words, the unit's capability bounding set and
-# no_new_privs, Type=notify's socket. READY=1 comes once the scheduler is
-# attached and the queue served, and the daemon serves an unprivileged
-# client with only those capabilities.
+# no_new_privs, Type=notify's socket, and its sandbox as mounts in a mount
+# namespace (ProtectSystem=strict: all read-only but the lock file that
+# ExecStartPre made; PrivateTmp; ProtectHome). READY=1 comes once the
+# scheduler is attached and the queue served, and the daemon serves an
+# unprivileged client with only those capabilities.
 unit_value() { sed -n "s/^$1=//p" systemd/shinjukud.service.in; }
+# sandbox CMD...: exec CMD in a mount namespace set up as the unit's (call it
+# in a subshell: it replaces the shell)
+sandbox() {
+  # absolute paths: busybox (in the VM) would run its own applets
+  exec unshare -m /bin/sh -c '
+    mount --make-rprivate / || exit 226
+    for m in / /run; do
+      mount --bind "$m" "$m" && mount -o remount,bind,ro "$m" || exit 226
+    done
+    for p in $(sed -n "s/^ReadWritePaths=//p" "$0"); do
+      mount --bind "$p" "$p" && mount -o remount,bind,rw "$p" || exit 226
+    done
+    mount -t tmpfs tmpfs /tmp || exit 226
+    for h in /root /home; do
+      [ ! -d "$h" ] || mount -t tmpfs -o ro,mode=755 tmpfs "$h" || exit 226
+    done
+    if touch /run/shj-unit/probe 2>/dev/null; then echo "sandbox: /run is writable"; exit 226; fi
+    exec "$@"' systemd/shinjukud.service.in "$@"
+}
 test_service_exec_start() {
-  local exec caps set=-all c rc
-  exec=$(unit_value ExecStart | sed "s|@SBINDIR@|$PWD/$B|")
-  caps=$(unit_value CapabilityBoundingSet)
-  for c in $caps; do c=${c#CAP_}; set+=",+${c,,}"; done
+  local exec caps set=-all c rc sbin=/run/shj-unit/sbin sock=@shj-unit-test-$$
   check "unit has NoNewPrivileges=yes" test "$(unit_value NoNewPrivileges)" = yes
   check "unit is Type=notify" test "$(unit_value Type)" = notify
+  check "unit makes the lock before its sandbox" \
+    test "$(unit_value ExecStartPre)" = "+/bin/touch /run/shinjukud.lock"
+  # outside the home directories and /tmp, as /usr/sbin would be
+  mkdir -p $sbin && cp $B/shinjukud $sbin/
+  exec=$(unit_value ExecStart | sed "s|@SBINDIR@|$sbin|")
+  caps=$(unit_value CapabilityBoundingSet)
+  for c in $caps; do c=${c#CAP_}; set+=",+${c,,}"; done
   echo "  ExecStart=$exec"
   echo "  CapabilityBoundingSet=$caps"
   echo 'SHINJUKUD_OPTS="-q 4 --slice-us 400"' >"$T/default"
-  build/tests/shj-notify-listen "$T/notify" 60 >"$T/notify.log" 2>&1 &
+  build/tests/shj-notify-listen "$sock" 60 >"$T/notify.log" 2>&1 &
   local listener=$!
   wait_for 10 grep -q listening "$T/notify.log" || { fail "listener: $(cat "$T/notify.log")"; return; }
+  touch /run/shinjukud.lock	# ExecStartPre, with full privileges
   # systemd expands $SHINJUKUD_OPTS into words; so does this unquoted eval
   (set -a; . "$T/default"; set +a
-   export NOTIFY_SOCKET=$T/notify
-   eval "exec setpriv --bounding-set $set --inh-caps -all --no-new-privs $exec") \
+   export NOTIFY_SOCKET=$sock
+   eval "sandbox $(command -v setpriv) --bounding-set $set --inh-caps -all --no-new-privs $exec") \
     2>"$T/d.log" &
   daemon_pid=$!
   pids+=("$daemon_pid")
@@ -731,6 +757,7 @@ test_service_exec_start() {
   check "READY=1 before the request queue was served" test -e /dev/mqueue/shinjukud
   check "daemon capabilities: $(grep CapBnd /proc/$daemon_pid/status)" \
     test "$(awk '/^CapBnd/ { print $2 }' /proc/$daemon_pid/status)" != "$(awk '/^CapBnd/ { print $2 }' /proc/self/status)"
+  check "daemon's root is read-only" grep -q ' / [^ ]* ro[ ,]' /proc/$daemon_pid/mountinfo
   $B/shjctl status >"$T/status" 2>&1
   check "options from the environment file: $(cat "$T/status")" \
     grep -q '4 QoS levels, slice 400 us' "$T/status"
@@ -739,7 +766,8 @@ test_service_exec_start() {
   check "unprivileged client under the unit's capabilities" test "$(grep -c -- '-> 0$' "$T/c.log")" = 2
   kill -TERM "$daemon_pid"; wait "$daemon_pid"; rc=$?
   pids=()
-  check "exit $rc after SIGTERM, want 0 (success for the unit)" test $rc = 0
+  check "exit $rc after SIGTERM, want 0 (success for the unit): $(tail -n 3 "$T/d.log")" test $rc = 0
+  rm -rf /run/shj-unit
 }
 
 # The tests that run clients as other uids pass from a checkout those uids
