@@ -10,18 +10,8 @@ set -u
 cd "$(dirname "$0")/../.." || exit 1
 B=build/bin
 PY=/usr/bin/python3	# Debian's, with python3-prometheus-client (not a python on PATH)
-D=$(mktemp -d /tmp/shj-ctl.XXXXXX)
-daemon=
-trap '[[ -n $daemon ]] && kill "$daemon" 2>/dev/null; rm -rf "$D"' EXIT
-passed=0 failed=0
-t() { # t DESCRIPTION COMMAND...
-  local what=$1; shift
-  if "$@" >"$D/out" 2>&1; then
-    passed=$((passed + 1)); echo "ok   $what"
-  else
-    failed=$((failed + 1)); echo "FAIL $what"; sed 's/^/     /' "$D/out"
-  fi
-}
+# shellcheck source=tests/lib.sh
+. tests/lib.sh
 sub() { # sub COMMAND...: a suite of its own; its counts are added to ours
   local out p f
   out=$("$@" 2>&1)
@@ -33,21 +23,14 @@ sub() { # sub COMMAND...: a suite of its own; its counts are added to ours
     failed=$((failed + 1)); echo "FAIL $*: no result line"
   fi
 }
-wait_for() { # wait_for SECS COMMAND...: bounded poll, not a timing check
-  local end=$(( $(date +%s) + $1 )); shift
-  until "$@"; do (( $(date +%s) < end )) || return 1; sleep 0.1; done
-}
-
 if ((EUID != 0)); then
   echo "SKIP shjctl on the host: shinjukud --dry-run needs root (bpf)"
   exit 0
 fi
-# Its own message queues (an IPC namespace) and /run (the lock): this test's
-# daemon meets no other shinjukud on the machine, nor they it.
-if [[ -z ${SHJ_PRIVATE_NS:-} ]]; then
-  exec env SHJ_PRIVATE_NS=1 unshare --ipc --mount --propagation private -- \
-    bash -c 'mount -t tmpfs -o mode=755 tmpfs /run && exec "$0" "$@"' "$0" "$@"
-fi
+private_ns "$@"
+D=$(mktemp -d /tmp/shj-ctl.XXXXXX)
+daemon=
+trap '[[ -n $daemon ]] && kill "$daemon" 2>/dev/null; rm -rf "$D"' EXIT
 
 # bad usage, no daemon needed
 usage_error() { # usage_error WHAT ARGS...: exit 1 and a message saying WHAT
@@ -106,5 +89,4 @@ kill -TERM "$daemon"; wait "$daemon"; rc=$?
 daemon=
 t "dry-run daemon exit $rc after SIGTERM, want 0" test $rc = 0
 
-echo "$passed passed, $failed failed"
-[[ $failed == 0 ]]
+results

@@ -19,29 +19,21 @@ fi
 for p in libshinjuku0 libshinjuku-dev shinjukud; do
   ls "$debs/${p}"_*.deb >/dev/null || { echo "FAIL no $p package in $debs (make deb)"; exit 1; }
 done
-C=$(mktemp -d /tmp/shj-chroot.XXXXXX)
+C=$(mktemp -d /tmp/shj-chroot.XXXXXX) D=$(mktemp -d /tmp/shj-deb.XXXXXX)
 cleanup() {
   umount "$C/proc" "$C/var/cache/apt/archives" 2>/dev/null
-  rm -rf --one-file-system "$C"
+  rm -rf --one-file-system "$C" "$D"
 }
 trap cleanup EXIT
-passed=0 failed=0
-t() { # t DESCRIPTION COMMAND...
-  local what=$1; shift
-  if "$@" >"$C.out" 2>&1; then
-    passed=$((passed + 1)); echo "ok   $what"
-  else
-    failed=$((failed + 1)); echo "FAIL $what"; tail -n 30 "$C.out" | sed 's/^/     /'
-  fi
-  rm -f "$C.out"
-}
+# shellcheck source=tests/lib.sh
+. tests/lib.sh
 in_root() { chroot "$C" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root "$@"; }
 
 mirror=$(debian_mirror) || exit 1
 mkdir -p "$SHJ_CACHE/debootstrap" "$SHJ_CACHE/deb-chroot-apt/partial"
 t "debootstrap --variant=minbase bookworm ($mirror)" \
   debootstrap --variant=minbase --cache-dir="$SHJ_CACHE/debootstrap" bookworm "$C" "$mirror"
-[[ -x $C/usr/bin/apt-get ]] || { echo "$passed passed, $failed failed"; exit 1; }
+[[ -x $C/usr/bin/apt-get ]] || { results; exit; }
 mount -t proc proc "$C/proc"
 mount --bind "$SHJ_CACHE/deb-chroot-apt" "$C/var/cache/apt/archives"
 printf 'deb %s bookworm main\ndeb %s bookworm-backports main\n' "$mirror" "$mirror" \
@@ -58,7 +50,7 @@ t "apt-get install the three packages (libbpf1 from bookworm-backports), gcc, pk
   in_root env DEBIAN_FRONTEND=noninteractive apt-get -q install -y --no-install-recommends \
   "${inside[@]}" libbpf1/bookworm-backports gcc libc6-dev pkg-config man-db
 t "the three packages are installed" in_root dpkg-query -W libshinjuku0 libshinjuku-dev shinjukud
-((failed == 0)) || { echo "$passed passed, $failed failed"; exit 1; }
+((failed == 0)) || { results; exit; }
 
 cat >"$C/tmp/client.c" <<'SRC'
 #include <errno.h>
@@ -94,5 +86,4 @@ done
 t "shjctl --help" in_root sh -c 'shjctl --help | grep -q "^Usage: shjctl"'
 t "shinjukud --help (links and loads libbpf)" in_root sh -c 'shinjukud --help | grep -q "^Usage: shinjukud"'
 
-echo "$passed passed, $failed failed"
-[[ $failed == 0 ]]
+results

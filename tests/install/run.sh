@@ -7,15 +7,8 @@ set -u
 cd "$(dirname "$0")/../.." || exit 1
 D=$(mktemp -d /tmp/shj-install.XXXXXX)
 trap 'rm -rf "$D"' EXIT
-passed=0 failed=0
-t() { # t DESCRIPTION COMMAND...
-  local what=$1; shift
-  if "$@" >"$D/out" 2>&1; then
-    passed=$((passed + 1)); echo "ok   $what"
-  else
-    failed=$((failed + 1)); echo "FAIL $what"; sed 's/^/     /' "$D/out"
-  fi
-}
+# shellcheck source=tests/lib.sh
+. tests/lib.sh
 
 root=$D/root
 prefix=/usr/local
@@ -86,5 +79,4 @@ t "make install PREFIX=/opt/shj LIBDIR=/opt/shj/lib64" \
   make -s install DESTDIR="$D/opt" PREFIX=/opt/shj LIBDIR=/opt/shj/lib64
 t "shinjuku.pc says /opt/shj, /opt/shj/lib64" pc_says "$D/opt" /opt/shj /opt/shj/lib64
 
-echo "$passed passed, $failed failed"
-[[ $failed == 0 ]]
+results

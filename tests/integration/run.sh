@@ -25,14 +25,9 @@ check() { # check DESCRIPTION COMMAND... : fail unless COMMAND succeeds
   local what=$1; shift
   "$@" || fail "$what"
 }
-# wait_for SECS COMMAND...: poll until COMMAND succeeds; bounded, not a timing check
-wait_for() {
-  local end=$(( $(date +%s) + $1 )); shift
-  until "$@"; do
-    (( $(date +%s) < end )) || return 1
-    sleep 0.1
-  done
-}
+# wait_for SECS COMMAND...: poll until COMMAND succeeds, bounded (tests/lib.sh)
+# shellcheck source=tests/lib.sh
+. tests/lib.sh
 run_test() {
   current=ok
   T=$TOP/$1	# each test its own files: no stale logs
@@ -777,7 +772,7 @@ test_private_checkout() {
   mkdir -m 700 "$d"
   mkdir -p "$d/build" "$d/tests"
   cp -a build/bin build/tests build/lib "$d/build/"
-  cp -a tests/integration "$d/tests/"
+  cp -a tests/integration tests/lib.sh "$d/tests/"
   out=$("$d/tests/integration/run.sh" test_unprivileged_client_registers \
     test_ownership_matrix test_shjctl 2>&1)
   sed 's/^/  | /' <<<"$out"

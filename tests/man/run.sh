@@ -8,15 +8,8 @@ set -u
 cd "$(dirname "$0")/../.." || exit 1
 D=$(mktemp -d /tmp/shj-man.XXXXXX)
 trap 'rm -rf "$D"' EXIT
-passed=0 failed=0
-t() { # t DESCRIPTION COMMAND...
-  local what=$1; shift
-  if "$@" >"$D/out" 2>&1; then
-    passed=$((passed + 1)); echo "ok   $what"
-  else
-    failed=$((failed + 1)); echo "FAIL $what"; sed 's/^/     /' "$D/out"
-  fi
-}
+# shellcheck source=tests/lib.sh
+. tests/lib.sh
 for tool in man nm; do
   command -v $tool >/dev/null || { echo "SKIP man pages: no $tool (scripts/deps installs it)"; exit 1; }
 done
@@ -66,5 +59,4 @@ documents_help() { # documents_help PROGRAM PAGE: each --option of PROGRAM --hel
 t "shinjukud(8) has every option of shinjukud --help" documents_help build/bin/shinjukud "$mandir/man8/shinjukud.8"
 t "shjctl(8) has every option of shjctl --help" documents_help build/bin/shjctl "$mandir/man8/shjctl.8"
 
-echo "$passed passed, $failed failed"
-[[ $failed == 0 ]]
+results

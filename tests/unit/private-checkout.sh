@@ -11,10 +11,9 @@ if ((EUID != 0)); then
 fi
 # its own message queues and /run (the daemon's lock): another test's
 # daemon on this machine cannot make it skip
-if [[ -z ${SHJ_PRIVATE_NS:-} ]]; then
-  exec env SHJ_PRIVATE_NS=1 unshare --ipc --mount --propagation private -- \
-    bash -c 'mount -t tmpfs -o mode=755 tmpfs /run && exec "$0" "$@"' "$0" "$@"
-fi
+# shellcheck source=tests/lib.sh
+. tests/lib.sh
+private_ns "$@"
 D=$(mktemp -d /tmp/shj-private.XXXXXX)	# mode 0700
 trap 'rm -rf "$D"' EXIT
 mkdir -p "$D/build/tests" "$D/build/lib"
