@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -453,10 +454,15 @@ static int parse_count(const char *s, long *out)
 	return 0;
 }
 
-static int bad_usage(const char *fmt, const char *arg)
+__attribute__((format(printf, 1, 2)))
+static int bad_usage(const char *fmt, ...)
 {
+	va_list ap;
+
 	fputs("shjctl: ", stderr);
-	fprintf(stderr, fmt, arg);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
 	fputc('\n', stderr);
 	usage(stderr);
 	return EXIT_USAGE;
@@ -477,12 +483,12 @@ int main(int argc, char **argv)
 			return EXIT_OK;
 		} else if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "--openmetrics")) {
 			if (format && strcmp(format, argv[i]))
-				return bad_usage("--json and --openmetrics exclude each other%s", "");
+				return bad_usage("--json and --openmetrics exclude each other");
 			format = argv[i];
 		} else if (!strcmp(argv[i], "--iterations")) {
 			if (parse_count(argv[i + 1], &iterations))
-				return bad_usage("--iterations: '%s' is not a number of views in 1..1000000",
-						 i + 1 < argc ? argv[i + 1] : "");
+				return bad_usage("--iterations: '%s' is not a number of views in 1..%d",
+						 i + 1 < argc ? argv[i + 1] : "", ITERATIONS_MAX);
 			i++;
 		} else if (!cmd && argv[i][0] != '-') {
 			cmd = argv[i];
@@ -491,14 +497,14 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!cmd)
-		return bad_usage("no command given%s", "");
+		return bad_usage("no command given");
 	if (strcmp(cmd, "stats") && strcmp(cmd, "status") && strcmp(cmd, "list") &&
 	    strcmp(cmd, "top"))
 		return bad_usage("unknown command '%s'", cmd);
 	if (format && strcmp(cmd, "stats"))
 		return bad_usage("%s is an option of stats only", format);
 	if (iterations && strcmp(cmd, "top"))
-		return bad_usage("--iterations is an option of top only%s", "");
+		return bad_usage("--iterations is an option of top only");
 
 	if (!strcmp(cmd, "list")) {
 		printf("%8s %8s %6s %4s %-4s %12s\n", "TID", "PID", "UID", "QOS",
