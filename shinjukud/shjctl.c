@@ -193,8 +193,8 @@ static const struct metric {
 	{ "qos_levels", "gauge", "QoS levels (setting)" },
 	{ "slice_ns", "gauge", "CPU time in ns a request may use before it counts as long (setting)" },
 	{ "switch_all", "gauge", "1 in --switch-all mode (setting)" },
-	{ "queued_idle", "gauge", "Idle-marked threads queued, as of the last check" },
-	{ "queued_background", "gauge", "Background tasks queued, as of the last check" },
+	{ "queued_idle", "gauge", "Idle-marked threads queued, as of the last starvation check" },
+	{ "queued_background", "gauge", "Background tasks queued, as of the last starvation check" },
 };
 
 #define NS_PER_SEC 1000000000ULL
@@ -244,7 +244,7 @@ static void print_openmetrics(void)
 		       strcmp(m->type, "counter") ? "" : "_total", get(m->name));
 	}
 	printf("# TYPE shinjuku_queued gauge\n"
-	       "# HELP shinjuku_queued Threads queued at each QoS level, as of the last check.\n");
+	       "# HELP shinjuku_queued Threads queued at each QoS level, as of the last starvation check.\n");
 	for (l = 0; l < levels && l < SHJ_QOS_MAX; l++) {
 		snprintf(key, sizeof(key), "queued_q%u", l);
 		printf("shinjuku_queued{level=\"%u\"} %llu\n", l, get(key));
