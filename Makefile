@@ -217,8 +217,7 @@ check: deps
 	$(Q)$(MAKE) check-vm
 
 check-unit: $(UNIT_TESTS) $(B)/tests/shj-try
-	$(Q)for t in $(UNIT_TESTS); do echo "== $$t"; $$t || exit 1; done
-	$(Q)tests/unit/private-checkout.sh
+	$(Q)tests/unit/run.sh $(UNIT_TESTS)
 
 check-install: all
 	$(Q)tests/install/run.sh
