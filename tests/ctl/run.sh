@@ -74,12 +74,18 @@ views() { # views N: shjctl top --iterations N without a terminal
     ! grep -q $'\e' "$D/top"
 }
 t "top --iterations 3, no terminal: 3 plain views, one row per level" views 3
+exited() { [[ ! -e /proc/$1 || $(awk '{ print $3 }' "/proc/$1/stat") == Z ]]; }
 top_sigint() {
   local pid rc
-  $B/shjctl top </dev/null >"$D/top" 2>&1 &
+  : >"$D/top-int"	# empty before it starts: the first view is its own
+  $B/shjctl top </dev/null >"$D/top-int" 2>&1 &
   pid=$!
-  wait_for 30 grep -q '^LEVEL' "$D/top" || return 1
-  kill -INT "$pid"; wait "$pid"; rc=$?
+  wait_for 30 grep -q '^LEVEL' "$D/top-int" || { kill -KILL "$pid"; return 1; }
+  kill -INT "$pid"
+  if ! wait_for 30 exited "$pid"; then
+    kill -KILL "$pid"; echo "still running after SIGINT"
+  fi
+  wait "$pid"; rc=$?
   echo "exit $rc"; [[ $rc == 0 ]]
 }
 t "top stops on SIGINT, exit 0" top_sigint
