@@ -160,30 +160,34 @@ static void print_json(void)
 
 /* --- OpenMetrics -------------------------------------------------------- */
 
-/* Every fixed name: its metric type and help. The per-level and per-bucket
- * names are families of their own (queued, the two histograms). */
+/* The help of each fixed name, and the type of those that are not the
+ * scheduler's counters (SHJ_STAT_NAMES: all counters). A name the daemon
+ * sends that is in neither is printed as an unknown-type metric: nothing
+ * is left out. Per-level and per-bucket names are families of their own
+ * (queued, the wait histogram). */
 static const struct metric {
 	const char *name, *type, *help;
 } metrics[] = {
-	{ "enqueue", "counter", "Registered threads queued" },
-	{ "enqueue_unregistered", "counter", "SCHED_EXT threads nobody registered, queued" },
-	{ "enqueue_background", "counter", "Other tasks queued (--switch-all)" },
-	{ "enqueue_idle", "counter", "Idle-marked threads queued" },
-	{ "direct_dispatch", "counter", "Threads woken straight onto an idle CPU" },
-	{ "dispatch", "counter", "Threads moved from a QoS queue to a CPU" },
-	{ "prio_boost", "counter", "Threads that lost the CPU to a higher class, put back at the head" },
-	{ "preempt_idle", "counter", "Preemptions: idle-marked while work waited" },
-	{ "preempt_qos", "counter", "Preemptions: a higher level waited" },
-	{ "preempt_slice", "counter", "Preemptions: slice used while its level waited" },
-	{ "kick_idle", "counter", "CPUs woken for waiting work" },
-	{ "kick_preempt", "counter", "SCX_KICK_PREEMPT sent" },
-	{ "enqueue_demoted", "counter", "Threads that used their slice, queued behind their level's fresh ones" },
-	{ "idle_runs", "counter", "CPU given to an idle-marked thread" },
-	{ "background_runs", "counter", "CPU given to a background task" },
-	{ "starvation_runs", "counter", "CPU given to a task that had waited 100 ms" },
-	{ "keep_running", "counter", "Threads that kept their CPU at the end of a slice" },
-	{ "nudge_moves", "counter", "Threads moved between queues when their mark changed" },
-	{ "run_registered", "counter", "Registered threads put on a CPU" },
+	{ "enqueue", NULL, "Registered threads queued" },
+	{ "enqueue_unregistered", NULL, "SCHED_EXT threads nobody registered, queued" },
+	{ "enqueue_background", NULL, "Other tasks queued (--switch-all)" },
+	{ "enqueue_idle", NULL, "Idle-marked threads queued" },
+	{ "direct_dispatch", NULL, "Threads woken straight onto an idle CPU" },
+	{ "dispatch", NULL, "Threads moved from a QoS queue to a CPU" },
+	{ "prio_boost", NULL, "Threads that lost the CPU to a higher class, put back at the head" },
+	{ "preempt_idle", NULL, "Preemptions: idle-marked while work waited" },
+	{ "preempt_qos", NULL, "Preemptions: a higher level waited" },
+	{ "preempt_slice", NULL, "Preemptions: slice used while its level waited" },
+	{ "kick_idle", NULL, "CPUs woken for waiting work" },
+	{ "kick_preempt", NULL, "SCX_KICK_PREEMPT sent" },
+	{ "yields", NULL, "sched_yield() calls of registered threads (each starts a request)" },
+	{ "enqueue_demoted", NULL, "Threads that used their slice, queued behind their level's fresh ones" },
+	{ "idle_runs", NULL, "CPU given to an idle-marked thread" },
+	{ "background_runs", NULL, "CPU given to a background task" },
+	{ "starvation_runs", NULL, "CPU given to a task that had waited 100 ms" },
+	{ "keep_running", NULL, "Threads that kept their CPU at the end of a slice" },
+	{ "nudge_moves", NULL, "Threads moved between queues when their mark changed" },
+	{ "run_registered", NULL, "Registered threads put on a CPU" },
 	{ "requests", "counter", "Messages shinjukud received" },
 	{ "errors", "counter", "Requests answered with an error" },
 	{ "dropped", "counter", "Messages dropped (no trusted reply path)" },
@@ -196,6 +200,37 @@ static const struct metric {
 	{ "queued_idle", "gauge", "Idle-marked threads queued, as of the last starvation check" },
 	{ "queued_background", "gauge", "Background tasks queued, as of the last starvation check" },
 };
+
+static const struct metric *metric_of(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(metrics) / sizeof(metrics[0]); i++)
+		if (!strcmp(metrics[i].name, name))
+			return &metrics[i];
+	return NULL;
+}
+
+static int is_stat(const char *name)
+{
+	static const char *const stats[] = SHJ_STAT_NAMES;
+	size_t i;
+
+	for (i = 0; i < sizeof(stats) / sizeof(stats[0]); i++)
+		if (!strcmp(stats[i], name))
+			return 1;
+	return 0;
+}
+
+/* One metric family of a single sample. */
+static void print_metric(const char *name, const char *type, const char *help,
+			 unsigned long long value)
+{
+	printf("# TYPE shinjuku_%s %s\n", name, type);
+	if (help)
+		printf("# HELP shinjuku_%s %s.\n", name, help);
+	printf("shinjuku_%s%s %llu\n", name, strcmp(type, "counter") ? "" : "_total", value);
+}
 
 #define NS_PER_SEC 1000000000ULL
 
@@ -236,12 +271,18 @@ static void print_openmetrics(void)
 	unsigned int l, levels = (unsigned int)get("qos_levels");
 	const struct metric *m;
 	char key[32];
+	int i;
 
-	for (m = metrics; m < metrics + sizeof(metrics) / sizeof(metrics[0]); m++) {
-		printf("# TYPE shinjuku_%s %s\n# HELP shinjuku_%s %s.\n", m->name,
-		       m->type, m->name, m->help);
-		printf("shinjuku_%s%s %llu\n", m->name,
-		       strcmp(m->type, "counter") ? "" : "_total", get(m->name));
+	for (i = 0; i < nkv; i++) {
+		const char *k = key_of(i);
+
+		m = metric_of(k);
+		if (is_stat(k))
+			print_metric(k, "counter", m ? m->help : NULL, kv[i].value);
+		else if (m && m->type)
+			print_metric(k, m->type, m->help, kv[i].value);
+		else if (strncmp(k, "queued_q", 8) && strncmp(k, "wait_log2ns_q", 13))
+			print_metric(k, "unknown", NULL, kv[i].value);
 	}
 	printf("# TYPE shinjuku_queued gauge\n"
 	       "# HELP shinjuku_queued Threads queued at each QoS level, as of the last starvation check.\n");

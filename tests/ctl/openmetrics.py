@@ -93,7 +93,7 @@ def main():
     levels = js['qos_levels']
     for name, fam in families.items():
         key = name[len('shinjuku_'):]
-        if fam.type in ('counter', 'gauge') and key != 'queued':
+        if fam.type in ('counter', 'gauge', 'unknown') and key != 'queued':
             s = fam.samples
             want = js.get(key)
             ok = len(s) == 1 and want is not None and (
