@@ -696,8 +696,8 @@ test_loadgen_smoke() {
 # shinjukud.service's ExecStart line as systemd runs it: the options from an
 # EnvironmentFile split into words, the unit's capability bounding set and
 # no_new_privs, Type=notify's socket, and its sandbox as mounts in a mount
-# namespace (ProtectSystem=strict: all read-only but the lock file that
-# ExecStartPre made; PrivateTmp; ProtectHome). READY=1 comes once the
+# namespace (ProtectSystem=strict: all read-only but the RuntimeDirectory
+# made before; PrivateTmp; ProtectHome). READY=1 comes once the
 # scheduler is attached and the queue served, and the daemon serves an
 # unprivileged client with only those capabilities.
 unit_value() { sed -n "s/^$1=//p" systemd/shinjukud.service.in; }
@@ -710,7 +710,7 @@ sandbox() {
     for m in / /run; do
       mount --bind "$m" "$m" && mount -o remount,bind,ro "$m" || exit 226
     done
-    for p in $(sed -n "s/^ReadWritePaths=//p" "$0"); do
+    for p in $(sed -n "s|^RuntimeDirectory=|/run/|p" "$0"); do
       mount --bind "$p" "$p" && mount -o remount,bind,rw "$p" || exit 226
     done
     mount -t tmpfs tmpfs /tmp || exit 226
@@ -724,8 +724,8 @@ test_service_exec_start() {
   local exec caps set=-all c rc sbin=/run/shj-unit/sbin sock=@shj-unit-test-$$
   check "unit has NoNewPrivileges=yes" test "$(unit_value NoNewPrivileges)" = yes
   check "unit is Type=notify" test "$(unit_value Type)" = notify
-  check "unit makes the lock before its sandbox" \
-    test "$(unit_value ExecStartPre)" = "+/bin/touch /run/shinjukud.lock"
+  check "unit has RuntimeDirectory=shinjukud, 0755" \
+    test "$(unit_value RuntimeDirectory) $(unit_value RuntimeDirectoryMode)" = "shinjukud 0755"
   # outside the home directories and /tmp, as /usr/sbin would be
   mkdir -p $sbin && cp $B/shinjukud $sbin/
   exec=$(unit_value ExecStart | sed "s|@SBINDIR@|$sbin|")
@@ -737,7 +737,7 @@ test_service_exec_start() {
   build/tests/shj-notify-listen "$sock" 60 >"$T/notify.log" 2>&1 &
   local listener=$!
   wait_for 10 grep -q listening "$T/notify.log" || { fail "listener: $(cat "$T/notify.log")"; return; }
-  touch /run/shinjukud.lock	# ExecStartPre, with full privileges
+  rm -rf /run/shinjukud; mkdir -m 0755 /run/shinjukud	# RuntimeDirectory=, before the sandbox
   # systemd expands $SHINJUKUD_OPTS into words; so does this unquoted eval
   (set -a; . "$T/default"; set +a
    export NOTIFY_SOCKET=$sock
