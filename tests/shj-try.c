@@ -80,7 +80,9 @@ static const char *ename(int err)
 static void *sleeper(void *arg)
 {
 	pthread_mutex_lock(&mu);
-	spawned[nspawned++] = gettid();
+	/* the tid first: the main thread reads it once it sees the count */
+	spawned[nspawned] = gettid();
+	__atomic_store_n(&nspawned, nspawned + 1, __ATOMIC_RELEASE);
 	while (!quit)
 		pthread_cond_wait(&quit_cond, &mu);
 	pthread_mutex_unlock(&mu);
