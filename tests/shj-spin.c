@@ -77,8 +77,15 @@ static int setup(struct spinner *s)
 	int err = 0;
 
 	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	if (!s->all_cpus && sched_setaffinity(0, sizeof(set), &set))
+	if (s->all_cpus) {	/* not main's: threads inherit its affinity */
+		long i, n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		for (i = 0; i < n && i < CPU_SETSIZE; i++)
+			CPU_SET(i, &set);
+	} else {
+		CPU_SET(cpu, &set);
+	}
+	if (sched_setaffinity(0, sizeof(set), &set))
 		return -errno;
 	switch (s->kind) {
 	case K_REG:

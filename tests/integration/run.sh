@@ -282,9 +282,9 @@ test_lower_level_never_starves() {
 
 # A new request preempts a long one at once: a thread that wakes every 2 ms
 # for 200 us of CPU, beside a spinner of its own level on the same CPU. The
-# spinner is demoted after its first slice and then runs in 20 ms turns; if
-# the waking thread had to wait for those, it would get about 1 % of the CPU
-# instead of about 8 %.
+# spinner is demoted after its first slice; each wake-up must preempt it at
+# once (preempt_qos: with fresh work not preempting demoted threads it stays
+# 0, while the waker still gets its CPU, a demoted turn later).
 test_new_request_preempts_long_one() {
   policy_run "" long:reg:0 short:reg:0~200,2000 || return
   local w
