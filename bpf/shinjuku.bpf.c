@@ -22,8 +22,9 @@
  *   behind a long one for more than a slice, and a long one is preempted
  *   only when fresh work arrives -- not every slice (Shinjuku's round robin
  *   would preempt it every slice while anything waits, two context switches
- *   each). Demoted threads of a level share the CPU in turns of four
- *   slices (demoted_slice_ns, 1 to 20 ms).
+ *   each). Demoted threads of a level take turns of LONG_SLICE_NS (20 ms):
+ *   long turns finish the oldest long requests first, with few switches,
+ *   so a server's workers are not all held by long requests at once.
  *
  * - Preemption is decided where the event happens, without a timer: an
  *   enqueue that finds no idle CPU preempts (one kick) a CPU running a lower
@@ -43,11 +44,14 @@
  *
  * - Priority boost (ghOSt's; the seed's open problem): a thread that loses
  *   its CPU to a higher scheduling class (RT, or any fair task in partial
- *   mode) goes back to the *head* of its queue. No kernel change and no
- *   deprecated cpu_release: with SCX_OPS_ALWAYS_ENQ_IMMED every insert into
- *   a local queue is "immediate", so the kernel hands such a thread back to
- *   ops.enqueue with SCX_ENQ_REENQ, instead of parking it on the CPU it lost;
- *   it can then run on any CPU. It keeps what it had used of its slice.
+ *   mode) goes back to the *head*: sched_ext itself keeps it first in that
+ *   CPU's local queue, with what was left of its slice, and it runs again
+ *   the moment the higher class lets go -- no callback and no kernel
+ *   change. (SCX_OPS_ALWAYS_ENQ_IMMED could hand it back to us instead, to
+ *   run on another CPU meanwhile; measured under load, that round trip
+ *   through ops.enqueue and ops.dispatch on every such preemption -- the
+ *   dispatcher of a server preempts a worker per request -- cost more tail
+ *   latency than it saved, so we do not set it.)
  *
  * - Nothing starves into sched_ext's watchdog: despite strict priority, a
  *   task of any queue that has waited starve_ns runs next, once, for a
@@ -78,7 +82,6 @@ char _license[] SEC("license") = "GPL";
 /* Tunables, written by shinjukud into rodata before load. */
 const volatile u64 slice_ns = SHJ_SLICE_NS_DEFAULT;
 const volatile u64 starve_ns = SHJ_STARVE_NS_DEFAULT;
-const volatile u64 demoted_slice_ns = 4 * SHJ_SLICE_NS_DEFAULT;
 const volatile u32 nr_levels = SHJ_QOS_LEVELS_DEFAULT;
 const volatile u32 nr_cpus = 1;
 const volatile bool switch_all;
@@ -93,8 +96,9 @@ const volatile s32 daemon_tgid;	/* shinjukud: top rank under --switch-all */
 #define RANK_TOP	(RANK_L0 + 2 * SHJ_QOS_MAX)
 #define NR_RANKS	(RANK_TOP + 1)
 
-#define LONG_SLICE_NS	20000000ULL	/* unregistered threads, background
-					 * tasks: 20 ms, like scx_simple */
+#define LONG_SLICE_NS	20000000ULL	/* demoted threads, unregistered ones,
+					 * background tasks: 20 ms, like
+					 * scx_simple */
 #define KICK_SCAN	16	/* CPUs an enqueue looks at for a victim */
 
 #define SCHED_EXT_POLICY	7
@@ -204,6 +208,15 @@ static u32 log2_bucket(u64 v)
 	return b;
 }
 
+/* rt's thread ran ran ns more of its request */
+static void account(struct shj_rt *rt, u64 ran)
+{
+	if (rt->slice_used < slice_ns && rt->slice_used + ran >= slice_ns)
+		stat_inc(SHJ_STAT_WENT_LONG);
+	rt->runtime_ns += ran;
+	rt->slice_used += ran;
+}
+
 static struct cpu_ctx *cpu_ctx_of(s32 cpu)
 {
 	return &cpu_ctx[(u32)cpu & (SHJ_MAX_CPUS - 1)];
@@ -251,12 +264,9 @@ static s32 rank_of(struct task_struct *p, struct shj_rt *rt, bool *registered)
 }
 
 /* The slice a thread of rank gets on a CPU (the kernel ends it at a tick):
- * demoted threads take turns of four slices (1 to 20 ms), the ranks below
- * the levels LONG_SLICE_NS. */
+ * what is left of slice_ns for a fresh thread, LONG_SLICE_NS for the rest. */
 static u64 slice_of(s32 rank, struct shj_rt *rt)
 {
-	if (rank >= RANK_L0 && rank < RANK_TOP && !is_fresh(rank))
-		return demoted_slice_ns;
 	if (!is_fresh(rank))
 		return LONG_SLICE_NS;
 	if (rt && rt->slice_used < slice_ns)
@@ -393,8 +403,6 @@ void BPF_STRUCT_OPS(shinjuku_enqueue, struct task_struct *p, u64 enq_flags)
 		rank = rank_of(p, rt, &registered);
 	}
 
-	if (reenq && (p->scx.flags & SCX_TASK_REENQ_REASON_MASK) == SCX_TASK_REENQ_PREEMPTED)
-		stat_inc(SHJ_STAT_BOOST);
 	if (rank == RANK_IDLE)
 		stat_inc(SHJ_STAT_ENQUEUE_IDLE);
 	else if (rank == RANK_BG)
@@ -532,10 +540,7 @@ void BPF_STRUCT_OPS(shinjuku_dispatch, s32 cpu, struct task_struct *prev)
 	if (prev && (prev->scx.flags & SCX_TASK_QUEUED)) {
 		rt = bpf_task_storage_get(&shj_rt, prev, NULL, 0);
 		if (rt && rt->last_ran) {	/* no ops.stopping if it stays */
-			u64 ran = since(now, rt->last_ran);
-
-			rt->slice_used += ran;
-			rt->runtime_ns += ran;
+			account(rt, since(now, rt->last_ran));
 			rt->last_ran = now;
 		}
 		prev_rank = rank_of(prev, rt, NULL);
@@ -611,11 +616,14 @@ void BPF_STRUCT_OPS(shinjuku_stopping, struct task_struct *p, bool runnable)
 	struct shj_rt *rt = bpf_task_storage_get(&shj_rt, p, NULL, 0);
 	struct cpu_ctx *cc = cpu_ctx_of(scx_bpf_task_cpu(p));
 
-	if (rt && rt->last_ran) {
-		u64 ran = since(scx_bpf_now(), rt->last_ran);
+	/* still runnable with slice left: a higher class took the CPU (our
+	 * kicks, the tick and yields end the slice); the kernel keeps it at
+	 * the head of this CPU's queue */
+	if (runnable && p->scx.slice)
+		stat_inc(SHJ_STAT_BOOST);
 
-		rt->runtime_ns += ran;
-		rt->slice_used += ran;
+	if (rt && rt->last_ran) {
+		account(rt, since(scx_bpf_now(), rt->last_ran));
 		rt->last_ran = 0;
 	}
 	cc->rank = RANK_NONE;
@@ -854,6 +862,6 @@ struct sched_ext_ops shinjuku_ops = {
 	.init		= (void *)shinjuku_init,
 	.exit		= (void *)shinjuku_exit,
 	/* shinjukud adds SCX_OPS_SWITCH_PARTIAL unless --switch-all */
-	.flags		= SCX_OPS_ALWAYS_ENQ_IMMED | SCX_OPS_KEEP_BUILTIN_IDLE,
+	.flags		= SCX_OPS_KEEP_BUILTIN_IDLE,
 	.name		= "shinjuku",
 };

@@ -100,6 +100,7 @@ enum shj_stat {
 	SHJ_STAT_KEEP,		/* the running thread kept its CPU (nothing better) */
 	SHJ_STAT_NUDGE_MOVE,	/* moved between queues after a mark changed */
 	SHJ_STAT_RUN_REG,	/* a registered thread started running */
+	SHJ_STAT_WENT_LONG,	/* a request used up its slice (it is long) */
 	SHJ_NR_STATS,
 };
 
@@ -124,6 +125,7 @@ enum shj_stat {
 	"keep_running",			\
 	"nudge_moves",			\
 	"run_registered",		\
+	"went_long",			\
 }
 
 /* Queue-wait histogram: map shj_wait_hist, per CPU, indexed

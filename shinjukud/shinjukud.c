@@ -609,8 +609,6 @@ int main(int argc, char **argv)
 		return EXIT_RUNTIME;
 	}
 	skel->rodata->slice_ns = opt.slice_us * 1000;
-	skel->rodata->demoted_slice_ns = opt.slice_us * 4000 < 1000000 ? 1000000 :
-		opt.slice_us * 4000 > 20000000 ? 20000000 : opt.slice_us * 4000;
 	skel->rodata->nr_levels = (u32)opt.qos_levels;
 	skel->rodata->switch_all = opt.switch_all;
 	skel->rodata->daemon_tgid = getpid();

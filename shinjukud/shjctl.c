@@ -188,6 +188,7 @@ static const struct metric {
 	{ "keep_running", NULL, "Threads that kept their CPU at the end of a slice" },
 	{ "nudge_moves", NULL, "Threads moved between queues when their mark changed" },
 	{ "run_registered", NULL, "Registered threads put on a CPU" },
+	{ "went_long", NULL, "Requests that used up their slice (long ones)" },
 	{ "requests", "counter", "Messages shinjukud received" },
 	{ "errors", "counter", "Requests answered with an error" },
 	{ "dropped", "counter", "Messages dropped (no trusted reply path)" },
