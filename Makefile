@@ -53,7 +53,7 @@ TEST_TOOLS := $(B)/tests/shj-spin $(B)/tests/shj-try $(B)/tests/ctl-speed $(B)/t
 	$(B)/tests/shj-notify-listen
 PROGS := $(B)/bin/shinjukud $(B)/bin/shjctl $(LIB_SO) $(EXAMPLES) $(UNIT_TESTS) $(TEST_TOOLS)
 
-.PHONY: all deps check check-unit check-install check-man check-ctl check-vm check-deb deb demo bench bench-dispatch bench-ctl bench-handover install uninstall clean vmlinux
+.PHONY: all deps check check-unit check-install check-man check-ctl check-fuzz check-vm check-deb deb demo bench bench-dispatch bench-ctl bench-handover install uninstall clean vmlinux
 all: $(PROGS)
 
 deps:
@@ -204,6 +204,27 @@ $(B)/tests/test_server: tests/unit/test_server.c tests/unit/maps_only.h $(addpre
 		$(addprefix $(B)/obj/shinjukud/,server.o tasks.o proto.o) -lbpf -lelf -lz -lrt \
 		$(CHECK_LIBS) -o $@
 
+# --- fuzzing: libFuzzer with ASan and UBSan (clang-19, libclang-rt-19-dev) --
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	$(WARN) -std=gnu11
+FUZZERS := $(B)/fuzz/fuzz_req $(B)/fuzz/fuzz_rep $(B)/fuzz/fuzz_server
+
+$(B)/fuzz/fuzz_req $(B)/fuzz/fuzz_rep: $(B)/fuzz/%: tests/fuzz/%.c shinjukud/proto.c shinjukud/proto.h bpf/shj_shared.h
+	$(call msg,FUZZ-CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $< shinjukud/proto.c -o $@
+
+$(B)/fuzz/fuzz_server: tests/fuzz/fuzz_server.c tests/unit/maps_only.h shinjukud/server.c shinjukud/tasks.c shinjukud/proto.c $(wildcard shinjukud/*.h) bpf/shj_shared.h $(SKEL)
+	$(call msg,FUZZ-CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -I$(B)/bpf $< shinjukud/server.c shinjukud/tasks.c \
+		shinjukud/proto.c -lbpf -lelf -lz -lrt -o $@
+
+$(B)/fuzz/seeds: tests/fuzz/seeds.c shinjukud/proto.c shinjukud/proto.h
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 $< shinjukud/proto.c -o $@
+
 # --- running ----------------------------------------------------------------
 # The integration tests need sched_ext: natively where the host kernel has it,
 # otherwise in a VM booting a kernel that has (tests/vm/run).
@@ -213,6 +234,7 @@ check: deps
 	$(Q)$(MAKE) check-install
 	$(Q)$(MAKE) check-man
 	$(Q)$(MAKE) check-ctl
+	$(Q)$(MAKE) check-fuzz
 	$(Q)$(MAKE) check-deb
 	$(Q)$(MAKE) check-vm
 
@@ -228,6 +250,10 @@ check-man: all
 # shjctl and readiness against shinjukud --dry-run on the host
 check-ctl: all
 	$(Q)tests/ctl/run.sh
+
+# each fuzzer for a bounded time (FUZZ_SECS each, default 20)
+check-fuzz: $(FUZZERS) $(B)/fuzz/seeds
+	$(Q)tests/fuzz/run.sh
 
 check-vm: all
 	$(Q)tests/vm/run --native-ok --include $$(command -v stress-ng) -- tests/integration/run.sh
