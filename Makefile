@@ -53,7 +53,7 @@ TEST_TOOLS := $(B)/tests/shj-spin $(B)/tests/shj-try $(B)/tests/ctl-speed $(B)/t
 	$(B)/tests/shj-notify-listen
 PROGS := $(B)/bin/shinjukud $(B)/bin/shjctl $(LIB_SO) $(EXAMPLES) $(UNIT_TESTS) $(TEST_TOOLS)
 
-.PHONY: all deps check check-unit check-install check-man check-ctl check-fuzz check-vm check-deb deb demo bench bench-dispatch bench-ctl bench-handover install uninstall clean vmlinux
+.PHONY: all deps check check-unit check-install check-man check-ctl check-fuzz check-asan asan-build check-vm check-deb deb demo bench bench-dispatch bench-ctl bench-handover install uninstall clean vmlinux
 all: $(PROGS)
 
 deps:
@@ -235,6 +235,7 @@ check: deps
 	$(Q)$(MAKE) check-man
 	$(Q)$(MAKE) check-ctl
 	$(Q)$(MAKE) check-fuzz
+	$(Q)$(MAKE) check-asan
 	$(Q)$(MAKE) check-deb
 	$(Q)$(MAKE) check-vm
 
@@ -254,6 +255,15 @@ check-ctl: all
 # each fuzzer for a bounded time (FUZZ_SECS each, default 20)
 check-fuzz: $(FUZZERS) $(B)/fuzz/seeds
 	$(Q)tests/fuzz/run.sh
+
+# the unit suites and a dry-run daemon under a client flood, built with ASan
+# and UBSan in $(B)/asan: no report, no leak
+ASAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	-fno-sanitize-recover=undefined
+check-asan:
+	$(Q)$(MAKE) B=$(B)/asan CFLAGS="$(ASAN_CFLAGS)" asan-build
+	$(Q)tests/asan/run.sh $(B)/asan
+asan-build: $(UNIT_TESTS) $(B)/tests/shj-try $(B)/bin/shinjukud $(B)/bin/shjctl
 
 check-vm: all
 	$(Q)tests/vm/run --native-ok --include $$(command -v stress-ng) -- tests/integration/run.sh
