@@ -49,7 +49,7 @@ LIB_OBJS := $(addprefix $(B)/obj/libshinjuku/,shinjuku.o conn.o proto.o)
 EXAMPLES := $(B)/bin/echo-server $(B)/bin/echo-client $(B)/bin/loadgen
 UNIT_TESTS := $(B)/tests/test_proto $(B)/tests/test_lib $(B)/tests/test_tasks \
 	$(B)/tests/test_server $(B)/tests/test_workers $(B)/tests/test_notify
-TEST_TOOLS := $(B)/tests/shj-spin $(B)/tests/shj-try $(B)/tests/ctl-speed $(B)/tests/handover \
+TEST_TOOLS := $(B)/tests/shj-spin $(B)/tests/shj-try $(B)/tests/ctl-speed $(B)/tests/ctl-scale $(B)/tests/handover \
 	$(B)/tests/shj-notify-listen
 PROGS := $(B)/bin/shinjukud $(B)/bin/shjctl $(LIB_SO) $(EXAMPLES) $(UNIT_TESTS) $(TEST_TOOLS)
 
@@ -157,6 +157,11 @@ $(B)/tests/ctl-speed: tests/bench/ctl-speed.c libshinjuku/shinjuku.h bpf/shj_sha
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -Ilibshinjuku $< $(LINK_LIB) -lbpf -pthread -o $@
+
+$(B)/tests/ctl-scale: tests/ctl/scale.c libshinjuku/shinjuku.h $(LIB_SO) $(B)/lib/$(LIB_SONAME)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -Ilibshinjuku $< $(LINK_LIB) -pthread -o $@
 
 $(B)/tests/handover: tests/bench/handover.c libshinjuku/shinjuku.h $(LIB_SO) $(B)/lib/$(LIB_SONAME)
 	$(call msg,CC,$@)
@@ -283,10 +288,12 @@ bench-dispatch: all
 bench-handover: all
 	$(Q)tests/vm/run --native-ok -- tests/bench/handover.sh
 
-# the control plane: on the host (--dry-run where it has no sched_ext), then
+# the control plane: on the host (--dry-run where it has no sched_ext), a
+# 16-tid batch with 16 and 65,536 threads registered (host, --dry-run), then
 # in the VM with the scheduler attached
 bench-ctl: all
 	$(Q)tests/bench/ctl-speed.sh
+	$(Q)tests/ctl/scale.sh
 	$(Q)tests/vm/run -- tests/bench/ctl-speed.sh
 
 demo: deps

@@ -167,7 +167,9 @@ static void reg_clear(void)
 	last_pid = 0;
 }
 
-/* A thread's start time (field 22 of /proc/<tid>/stat); 0 if it is gone. */
+/* A thread's start time (field 22 of its stat); 0 if it is gone. The
+ * thread's own file: /proc/<tid>/stat adds up its whole process's times,
+ * a walk over all of its threads. */
 static unsigned long long thread_start(pid_t tid)
 {
 	unsigned long long start;
@@ -175,7 +177,7 @@ static unsigned long long thread_start(pid_t tid)
 	ssize_t n;
 	int fd;
 
-	snprintf(buf, sizeof(buf), "/proc/%d/stat", (int)tid);
+	snprintf(buf, sizeof(buf), "/proc/%d/task/%d/stat", (int)tid, (int)tid);
 	fd = open(buf, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;

@@ -93,6 +93,7 @@ static void child_main(int in, int out)
 			      .mq_msgsize = sizeof(struct shj_rep_page) };
 	struct session_info si = { 0 };
 	pid_t mine[2] = { 0, 0 };
+	const char *what = "";
 	pthread_t th;
 	int i;
 
@@ -127,8 +128,9 @@ static void child_main(int in, int out)
 		mq_unlink(rn);
 		r = mq_open(rn, O_RDONLY | O_CREAT | O_EXCL | O_NONBLOCK, 0600, &ra);
 		q = mq_open(qn, O_WRONLY | O_CREAT | O_EXCL | O_NONBLOCK, 0600, &qa);
+		what = "create its queues";
 		if (q == (mqd_t)-1 || r == (mqd_t)-1)
-			_exit(1);
+			goto fail;
 		memset(&m, 0, sizeof(m));
 		m.version = SHJ_PROTO_VERSION;
 		m.size = sizeof(m);
@@ -138,21 +140,27 @@ static void child_main(int in, int out)
 		m.fd = (int)r;
 		m.nonce = 0x6e6f6e6365ULL + si.n;
 		memcpy(m.queue, rn, sizeof(m.queue));
+		what = "send OPEN";
 		if (mq_send(q, (const char *)&m, sizeof(m), 0))
-			_exit(1);
+			goto fail;
 		m.op = SHJ_OP_HELLO;
 		m.fd = (int)q;
 		m.nonce = 0;
 		memcpy(m.queue, qn, sizeof(m.queue));
 		pub = mq_open(SHJ_REQUEST_QUEUE, O_WRONLY | O_NONBLOCK);
+		what = "send HELLO";
 		if (pub == (mqd_t)-1 || mq_send(pub, (const char *)&m, sizeof(m), 0))
-			_exit(1);
+			goto fail;
 		mq_close(pub);
 		si.req_fd = (int)q;
 		si.rep_fd = (int)r;
 		if (write(out, &si, sizeof(si)) != sizeof(si))
 			_exit(1);
 	}
+fail:
+	fprintf(stderr, "fuzz_server: the client cannot %s (pair %u): %s\n", what, si.n,
+		strerror(errno));
+	_exit(1);
 }
 
 /* --- the harness ------------------------------------------------------- */
