@@ -44,7 +44,7 @@ SKEL := $(B)/bpf/shinjuku.skel.h
 CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
-DAEMON_OBJS := $(addprefix $(B)/obj/shinjukud/,shinjukud.o server.o tasks.o proto.o notify.o)
+DAEMON_OBJS := $(addprefix $(B)/obj/shinjukud/,shinjukud.o server.o tasks.o notify.o) $(B)/obj/proto/proto.o
 LIB_OBJS := $(addprefix $(B)/obj/libshinjuku/,shinjuku.o conn.o proto.o)
 EXAMPLES := $(B)/bin/echo-server $(B)/bin/echo-client $(B)/bin/loadgen
 UNIT_TESTS := $(B)/tests/test_proto $(B)/tests/test_lib $(B)/tests/test_tasks \
@@ -77,12 +77,18 @@ vmlinux:
 	scripts/gen-vmlinux-h $(KERNEL) > bpf/vmlinux.h.tmp && mv bpf/vmlinux.h.tmp bpf/vmlinux.h
 
 # --- daemon -----------------------------------------------------------------
-$(B)/obj/shinjukud/%.o: shinjukud/%.c $(wildcard shinjukud/*.h) bpf/shj_shared.h | $(SKEL)
+$(B)/obj/shinjukud/%.o: shinjukud/%.c $(wildcard shinjukud/*.h) proto/proto.h bpf/shj_shared.h | $(SKEL)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -std=gnu11 -I$(B)/bpf -c $< -o $@
 
 $(B)/obj/shinjukud/shinjukud.o: $(SKEL)
+
+# the wire protocol: both sides link it (the library its own PIC copy)
+$(B)/obj/proto/proto.o: proto/proto.c proto/proto.h bpf/shj_shared.h
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -std=gnu11 -c $< -o $@
 
 $(B)/bin/shinjukud: $(DAEMON_OBJS)
 	$(call msg,LINK,$@)
@@ -91,16 +97,16 @@ $(B)/bin/shinjukud: $(DAEMON_OBJS)
 
 # shjctl: a client of the daemon, like the library (its session code, linked
 # statically)
-$(B)/bin/shjctl: shinjukud/shjctl.c libshinjuku/conn.h bpf/shj_shared.h $(B)/obj/libshinjuku/conn.o $(B)/obj/libshinjuku/proto.o
+$(B)/bin/shjctl: tools/shjctl.c libshinjuku/conn.h bpf/shj_shared.h $(B)/obj/libshinjuku/conn.o $(B)/obj/libshinjuku/proto.o
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -std=gnu11 $(LDFLAGS) $< $(B)/obj/libshinjuku/conn.o \
 		$(B)/obj/libshinjuku/proto.o -lrt -o $@
 
 # --- library ----------------------------------------------------------------
-$(B)/obj/libshinjuku/proto.o: shinjukud/proto.c shinjukud/proto.h bpf/shj_shared.h
-$(B)/obj/libshinjuku/shinjuku.o: libshinjuku/shinjuku.c libshinjuku/shinjuku.h libshinjuku/conn.h shinjukud/proto.h
-$(B)/obj/libshinjuku/conn.o: libshinjuku/conn.c libshinjuku/conn.h shinjukud/proto.h
+$(B)/obj/libshinjuku/proto.o: proto/proto.c proto/proto.h bpf/shj_shared.h
+$(B)/obj/libshinjuku/shinjuku.o: libshinjuku/shinjuku.c libshinjuku/shinjuku.h libshinjuku/conn.h proto/proto.h
+$(B)/obj/libshinjuku/conn.o: libshinjuku/conn.c libshinjuku/conn.h proto/proto.h
 $(LIB_OBJS):
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
@@ -202,11 +208,11 @@ $(B)/tests/test_tasks: tests/unit/test_tasks.c tests/unit/maps_only.h $(B)/obj/s
 		$(B)/obj/shinjukud/tasks.o -lbpf -lelf -lz $(CHECK_LIBS) -o $@
 
 # the server unit test drives shj-try clients
-$(B)/tests/test_server: tests/unit/test_server.c tests/unit/maps_only.h $(addprefix $(B)/obj/shinjukud/,server.o tasks.o proto.o) $(SKEL) | $(B)/tests/shj-try
+$(B)/tests/test_server: tests/unit/test_server.c tests/unit/maps_only.h $(addprefix $(B)/obj/shinjukud/,server.o tasks.o) $(B)/obj/proto/proto.o $(SKEL) | $(B)/tests/shj-try
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -I$(B)/bpf -Ilibshinjuku $(CHECK_CFLAGS) $< \
-		$(addprefix $(B)/obj/shinjukud/,server.o tasks.o proto.o) -lbpf -lelf -lz -lrt \
+		$(addprefix $(B)/obj/shinjukud/,server.o tasks.o) $(B)/obj/proto/proto.o -lbpf -lelf -lz -lrt \
 		$(CHECK_LIBS) -o $@
 
 # --- fuzzing: libFuzzer with ASan and UBSan (clang-19, libclang-rt-19-dev) --
@@ -214,21 +220,21 @@ FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=
 	$(WARN) -std=gnu11
 FUZZERS := $(B)/fuzz/fuzz_req $(B)/fuzz/fuzz_rep $(B)/fuzz/fuzz_server
 
-$(B)/fuzz/fuzz_req $(B)/fuzz/fuzz_rep: $(B)/fuzz/%: tests/fuzz/%.c shinjukud/proto.c shinjukud/proto.h bpf/shj_shared.h
+$(B)/fuzz/fuzz_req $(B)/fuzz/fuzz_rep: $(B)/fuzz/%: tests/fuzz/%.c proto/proto.c proto/proto.h bpf/shj_shared.h
 	$(call msg,FUZZ-CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) $< shinjukud/proto.c -o $@
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $< proto/proto.c -o $@
 
-$(B)/fuzz/fuzz_server: tests/fuzz/fuzz_server.c tests/unit/maps_only.h shinjukud/server.c shinjukud/tasks.c shinjukud/proto.c $(wildcard shinjukud/*.h) bpf/shj_shared.h $(SKEL)
+$(B)/fuzz/fuzz_server: tests/fuzz/fuzz_server.c tests/unit/maps_only.h shinjukud/server.c shinjukud/tasks.c proto/proto.c proto/proto.h $(wildcard shinjukud/*.h) bpf/shj_shared.h $(SKEL)
 	$(call msg,FUZZ-CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -I$(B)/bpf $< shinjukud/server.c shinjukud/tasks.c \
-		shinjukud/proto.c -lbpf -lelf -lz -lrt -o $@
+		proto/proto.c -lbpf -lelf -lz -lrt -o $@
 
-$(B)/fuzz/seeds: tests/fuzz/seeds.c shinjukud/proto.c shinjukud/proto.h
+$(B)/fuzz/seeds: tests/fuzz/seeds.c proto/proto.c proto/proto.h
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 $< shinjukud/proto.c -o $@
+	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 $< proto/proto.c -o $@
 
 # --- running ----------------------------------------------------------------
 # The integration tests need sched_ext: natively where the host kernel has it,

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "../shinjukud/proto.h"
+#include "../proto/proto.h"
 
 struct shj_conn {
 	pid_t pid;		/* process that owns the session; 0: none */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause */
 /*
- * libshinjuku: the client side of the protocol in shinjukud/proto.h.
+ * libshinjuku: the client side of the protocol in proto/proto.h.
  *
  * One session per process, opened lazily: a pair of queues only its uid
  * can open. Calls are synchronous and serialised: send a request on our

@@ -122,7 +122,7 @@ int shj_set_async(int on);
  * may be lost. Marks of threads this process registered are not: a new
  * daemon gets each thread's last mark when the library registers it again;
  * -ECONNRESET then means a mark of another thread. After a restart, also
- * the first error of re-registering (see above).
+ * the first error of re-registering (-ENOSPC, -EINVAL: see above).
  */
 int shj_sync(void);
 

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#include "proto.h"
+#include "../proto/proto.h"
 #include "tasks.h"
 
 #define SHJ_NIL		0xffffffffu	/* no thread, client or session (index) */

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../shinjukud/proto.h"
+#include "../../proto/proto.h"
 
 #define REQUIRE(c)	do { if (!(c)) abort(); } while (0)
 

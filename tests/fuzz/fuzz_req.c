@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../shinjukud/proto.h"
+#include "../../proto/proto.h"
 #include "../../bpf/shj_shared.h"
 
 #define REQUIRE(c)	do { if (!(c)) abort(); } while (0)

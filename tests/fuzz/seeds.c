@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../../shinjukud/proto.h"
+#include "../../proto/proto.h"
 
 static const char *dir;
 

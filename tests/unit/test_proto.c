@@ -1,11 +1,11 @@
-/* Unit tests: the wire protocol's validation (shinjukud/proto.c). */
+/* Unit tests: the wire protocol's validation (proto/proto.c). */
 #include <check.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../shinjukud/proto.h"
+#include "../../proto/proto.h"
 #include "../../bpf/shj_shared.h"
 
 static int uses_tid(int op)
