@@ -628,6 +628,28 @@ test_restart_invisible() {
   sed 's/^/  /' "$T/a.log"
 }
 
+# What a restarted daemon refuses is reported, never lost: 5 threads at
+# levels 0..3 (uid 1001), the daemon restarted with 2 levels. The first
+# call after it (its own result 0) and then shj_sync() say -EINVAL once;
+# the threads at levels 0 and 1 are back, the others are not registered.
+test_restart_refusal_reported() {
+  local pid
+  start_daemon "$T/d.log" || return
+  start_try "$T/a.log" 1001 register self 0 spawn 4 register all 0 levels wait "$T/go" \
+    idle self sync sync hold || return
+  pid=$try_pid
+  kill -KILL "$daemon_pid"; wait "$daemon_pid" 2>/dev/null
+  check "state after SIGKILL, want disabled" wait_for 10 state_is disabled
+  start_daemon "$T/d2.log" -q 2 || return
+  touch "$T/go"
+  wait_for 30 grep -q '^holding' "$T/a.log"
+  sed 's/^/  /' "$T/a.log"
+  expect "$T/a.log" "idle self" -EINVAL
+  check "syncs after the refusal: $(grep '^sync' "$T/a.log" | tr '\n' ' ')" \
+    test "$(grep '^sync' "$T/a.log" | tr '\n' ' ')" = "sync -> -EINVAL sync -> 0 "
+  check "in the new daemon: '$(levels_marks "$pid")'" levels_marks_are "$pid" "0 - 0 idle 1 - "
+}
+
 # One-way marks sent to a daemon that was killed: those of registered
 # threads are re-applied (shj_sync() says 0, the thread is idle again in the
 # new daemon); one about a thread the library does not know (here: no such
@@ -840,7 +862,8 @@ all_tests=(test_kernel_has_sched_ext test_daemon_rejects_bad_usage
   test_switch_all_batch_gets_what_is_left test_shjctl test_ownership_matrix
   test_hijack_refused test_reused_tid_untouched test_session_survives_stopped_daemon
   test_killed_client_leaves_nothing test_closed_session_restores_policy
-  test_client_survives_daemon_restart test_restart_invisible test_oneway_loss_reported
+  test_client_survives_daemon_restart test_restart_invisible
+  test_restart_refusal_reported test_oneway_loss_reported
   test_no_user_blocks_the_daemon test_sigterm_under_flood test_garbage_flood
   test_loadgen_smoke test_service_exec_start test_private_checkout
   test_stress_no_ejection)
