@@ -295,11 +295,13 @@ bench-handover: all
 	$(Q)tests/vm/run --native-ok -- tests/bench/handover.sh
 
 # the control plane: on the host (--dry-run where it has no sched_ext), a
-# 16-tid batch with 16 and 65,536 threads registered (host, --dry-run), then
-# in the VM with the scheduler attached
+# 16-tid batch with 16 and 65,536 threads registered (--dry-run: on the host
+# as many as its open-file limit allows, then in a VM of 4 GiB), then in the
+# VM with the scheduler attached
 bench-ctl: all
 	$(Q)tests/bench/ctl-speed.sh
 	$(Q)tests/ctl/scale.sh
+	$(Q)tests/vm/run --mem 4G -- tests/ctl/scale.sh
 	$(Q)tests/vm/run -- tests/bench/ctl-speed.sh
 
 demo: deps
