@@ -44,16 +44,16 @@ SKEL := $(B)/bpf/shinjuku.skel.h
 CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
-DAEMON_OBJS := $(addprefix $(B)/obj/shinjukud/,shinjukud.o server.o tasks.o proto.o notify.o)
+DAEMON_OBJS := $(addprefix $(B)/obj/shinjukud/,shinjukud.o server.o tasks.o notify.o) $(B)/obj/proto/proto.o
 LIB_OBJS := $(addprefix $(B)/obj/libshinjuku/,shinjuku.o conn.o proto.o)
 EXAMPLES := $(B)/bin/echo-server $(B)/bin/echo-client $(B)/bin/loadgen
 UNIT_TESTS := $(B)/tests/test_proto $(B)/tests/test_lib $(B)/tests/test_tasks \
 	$(B)/tests/test_server $(B)/tests/test_workers $(B)/tests/test_notify
-TEST_TOOLS := $(B)/tests/shj-spin $(B)/tests/shj-try $(B)/tests/ctl-speed $(B)/tests/handover \
+TEST_TOOLS := $(B)/tests/shj-spin $(B)/tests/shj-try $(B)/tests/ctl-speed $(B)/tests/ctl-scale $(B)/tests/handover \
 	$(B)/tests/shj-notify-listen
 PROGS := $(B)/bin/shinjukud $(B)/bin/shjctl $(LIB_SO) $(EXAMPLES) $(UNIT_TESTS) $(TEST_TOOLS)
 
-.PHONY: all deps check check-unit check-install check-man check-ctl check-vm check-deb deb demo bench bench-dispatch bench-ctl bench-handover install uninstall clean vmlinux
+.PHONY: all deps check check-unit check-install check-man check-ctl check-fuzz check-asan asan-build check-vm check-deb deb demo bench bench-dispatch bench-ctl bench-handover install uninstall clean vmlinux
 all: $(PROGS)
 
 deps:
@@ -77,12 +77,18 @@ vmlinux:
 	scripts/gen-vmlinux-h $(KERNEL) > bpf/vmlinux.h.tmp && mv bpf/vmlinux.h.tmp bpf/vmlinux.h
 
 # --- daemon -----------------------------------------------------------------
-$(B)/obj/shinjukud/%.o: shinjukud/%.c $(wildcard shinjukud/*.h) bpf/shj_shared.h | $(SKEL)
+$(B)/obj/shinjukud/%.o: shinjukud/%.c $(wildcard shinjukud/*.h) proto/proto.h bpf/shj_shared.h | $(SKEL)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -std=gnu11 -I$(B)/bpf -c $< -o $@
 
 $(B)/obj/shinjukud/shinjukud.o: $(SKEL)
+
+# the wire protocol: both sides link it (the library its own PIC copy)
+$(B)/obj/proto/proto.o: proto/proto.c proto/proto.h bpf/shj_shared.h
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -std=gnu11 -c $< -o $@
 
 $(B)/bin/shinjukud: $(DAEMON_OBJS)
 	$(call msg,LINK,$@)
@@ -91,16 +97,16 @@ $(B)/bin/shinjukud: $(DAEMON_OBJS)
 
 # shjctl: a client of the daemon, like the library (its session code, linked
 # statically)
-$(B)/bin/shjctl: shinjukud/shjctl.c libshinjuku/conn.h bpf/shj_shared.h $(B)/obj/libshinjuku/conn.o $(B)/obj/libshinjuku/proto.o
+$(B)/bin/shjctl: tools/shjctl.c libshinjuku/conn.h bpf/shj_shared.h $(B)/obj/libshinjuku/conn.o $(B)/obj/libshinjuku/proto.o
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -std=gnu11 $(LDFLAGS) $< $(B)/obj/libshinjuku/conn.o \
 		$(B)/obj/libshinjuku/proto.o -lrt -o $@
 
 # --- library ----------------------------------------------------------------
-$(B)/obj/libshinjuku/proto.o: shinjukud/proto.c shinjukud/proto.h bpf/shj_shared.h
-$(B)/obj/libshinjuku/shinjuku.o: libshinjuku/shinjuku.c libshinjuku/shinjuku.h libshinjuku/conn.h shinjukud/proto.h
-$(B)/obj/libshinjuku/conn.o: libshinjuku/conn.c libshinjuku/conn.h shinjukud/proto.h
+$(B)/obj/libshinjuku/proto.o: proto/proto.c proto/proto.h bpf/shj_shared.h
+$(B)/obj/libshinjuku/shinjuku.o: libshinjuku/shinjuku.c libshinjuku/shinjuku.h libshinjuku/conn.h proto/proto.h
+$(B)/obj/libshinjuku/conn.o: libshinjuku/conn.c libshinjuku/conn.h proto/proto.h
 $(LIB_OBJS):
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
@@ -158,6 +164,11 @@ $(B)/tests/ctl-speed: tests/bench/ctl-speed.c libshinjuku/shinjuku.h bpf/shj_sha
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -Ilibshinjuku $< $(LINK_LIB) -lbpf -pthread -o $@
 
+$(B)/tests/ctl-scale: tests/ctl/scale.c libshinjuku/shinjuku.h $(LIB_SO) $(B)/lib/$(LIB_SONAME)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -Ilibshinjuku $< $(LINK_LIB) -pthread -o $@
+
 $(B)/tests/handover: tests/bench/handover.c libshinjuku/shinjuku.h $(LIB_SO) $(B)/lib/$(LIB_SONAME)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
@@ -197,12 +208,33 @@ $(B)/tests/test_tasks: tests/unit/test_tasks.c tests/unit/maps_only.h $(B)/obj/s
 		$(B)/obj/shinjukud/tasks.o -lbpf -lelf -lz $(CHECK_LIBS) -o $@
 
 # the server unit test drives shj-try clients
-$(B)/tests/test_server: tests/unit/test_server.c tests/unit/maps_only.h $(addprefix $(B)/obj/shinjukud/,server.o tasks.o proto.o) $(SKEL) | $(B)/tests/shj-try
+$(B)/tests/test_server: tests/unit/test_server.c tests/unit/maps_only.h $(addprefix $(B)/obj/shinjukud/,server.o tasks.o) $(B)/obj/proto/proto.o $(SKEL) | $(B)/tests/shj-try
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -I$(B)/bpf -Ilibshinjuku $(CHECK_CFLAGS) $< \
-		$(addprefix $(B)/obj/shinjukud/,server.o tasks.o proto.o) -lbpf -lelf -lz -lrt \
+		$(addprefix $(B)/obj/shinjukud/,server.o tasks.o) $(B)/obj/proto/proto.o -lbpf -lelf -lz -lrt \
 		$(CHECK_LIBS) -o $@
+
+# --- fuzzing: libFuzzer with ASan and UBSan (clang-19, libclang-rt-19-dev) --
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	$(WARN) -std=gnu11
+FUZZERS := $(B)/fuzz/fuzz_req $(B)/fuzz/fuzz_rep $(B)/fuzz/fuzz_server
+
+$(B)/fuzz/fuzz_req $(B)/fuzz/fuzz_rep: $(B)/fuzz/%: tests/fuzz/%.c proto/proto.c proto/proto.h bpf/shj_shared.h
+	$(call msg,FUZZ-CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $< proto/proto.c -o $@
+
+$(B)/fuzz/fuzz_server: tests/fuzz/fuzz_server.c tests/unit/maps_only.h shinjukud/server.c shinjukud/tasks.c proto/proto.c proto/proto.h $(wildcard shinjukud/*.h) bpf/shj_shared.h $(SKEL)
+	$(call msg,FUZZ-CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -I$(B)/bpf $< shinjukud/server.c shinjukud/tasks.c \
+		proto/proto.c -lbpf -lelf -lz -lrt -o $@
+
+$(B)/fuzz/seeds: tests/fuzz/seeds.c proto/proto.c proto/proto.h
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 $< proto/proto.c -o $@
 
 # --- running ----------------------------------------------------------------
 # The integration tests need sched_ext: natively where the host kernel has it,
@@ -213,6 +245,8 @@ check: deps
 	$(Q)$(MAKE) check-install
 	$(Q)$(MAKE) check-man
 	$(Q)$(MAKE) check-ctl
+	$(Q)$(MAKE) check-fuzz
+	$(Q)$(MAKE) check-asan
 	$(Q)$(MAKE) check-deb
 	$(Q)$(MAKE) check-vm
 
@@ -228,6 +262,19 @@ check-man: all
 # shjctl and readiness against shinjukud --dry-run on the host
 check-ctl: all
 	$(Q)tests/ctl/run.sh
+
+# each fuzzer for a bounded time (FUZZ_SECS each, default 20)
+check-fuzz: $(FUZZERS) $(B)/fuzz/seeds
+	$(Q)tests/fuzz/run.sh
+
+# the unit suites and a dry-run daemon under a client flood, built with ASan
+# and UBSan in $(B)/asan: no report, no leak
+ASAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	-fno-sanitize-recover=undefined
+check-asan:
+	$(Q)$(MAKE) B=$(B)/asan CFLAGS="$(ASAN_CFLAGS)" asan-build
+	$(Q)tests/asan/run.sh $(B)/asan
+asan-build: $(UNIT_TESTS) $(B)/tests/shj-try $(B)/bin/shinjukud $(B)/bin/shjctl
 
 check-vm: all
 	$(Q)tests/vm/run --native-ok --include $$(command -v stress-ng) -- tests/integration/run.sh
@@ -247,10 +294,14 @@ bench-dispatch: all
 bench-handover: all
 	$(Q)tests/vm/run --native-ok -- tests/bench/handover.sh
 
-# the control plane: on the host (--dry-run where it has no sched_ext), then
-# in the VM with the scheduler attached
+# the control plane: on the host (--dry-run where it has no sched_ext), a
+# 16-tid batch with 16 and 65,536 threads registered (--dry-run: on the host
+# as many as its open-file limit allows, then in a VM of 4 GiB), then in the
+# VM with the scheduler attached
 bench-ctl: all
 	$(Q)tests/bench/ctl-speed.sh
+	$(Q)tests/ctl/scale.sh
+	$(Q)tests/vm/run --mem 4G -- tests/ctl/scale.sh
 	$(Q)tests/vm/run -- tests/bench/ctl-speed.sh
 
 demo: deps

@@ -175,7 +175,7 @@ int shj_conn_call(struct shj_conn *c, struct shj_req *req, void *rep,
  * once if none runs (a killed daemon leaves its queue and pid file behind,
  * but its pid is gone or belongs to a process started at another time).
  */
-static pid_t daemon_find(int *pidfd)
+static pid_t daemon_find(int *pidfd, unsigned long long *started)
 {
 	unsigned long long start, now;
 	char buf[1024];
@@ -209,6 +209,7 @@ static pid_t daemon_find(int *pidfd)
 		*pidfd = -1;
 		return -ECONNREFUSED;
 	}
+	*started = start;
 	return pid;
 }
 
@@ -295,9 +296,10 @@ int shj_conn_open(struct shj_conn *c, size_t rep_size)
 		return 0;
 	if (c->pid)		/* inherited across fork: not ours */
 		shj_conn_drop(c);
-	dpid = daemon_find(&c->daemon_fd);
+	dpid = daemon_find(&c->daemon_fd, &c->daemon_start);
 	if (dpid < 0)
 		return dpid;
+	c->daemon_pid = dpid;
 	c->pid = getpid();
 	err = make_queues(c, rep_size);
 	if (err)

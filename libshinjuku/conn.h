@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "../shinjukud/proto.h"
+#include "../proto/proto.h"
 
 struct shj_conn {
 	pid_t pid;		/* process that owns the session; 0: none */
@@ -19,6 +19,8 @@ struct shj_conn {
 	uint64_t nonce;		/* the session's: every reply carries it */
 	uint32_t seq;
 	int daemon_fd;		/* pidfd of shinjukud: readable once it exits */
+	pid_t daemon_pid;	/* which shinjukud the session is with: its pid */
+	unsigned long long daemon_start; /* and start time (a new one: restarted) */
 	unsigned int nqueues;	/* queue pairs made so far, for unique names */
 	uint16_t version;	/* to speak; 0: SHJ_PROTO_VERSION (tests speak */
 	uint32_t req_size;	/* as a newer client: a later version, longer) */

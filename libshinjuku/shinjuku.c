@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause */
 /*
- * libshinjuku: the client side of the protocol in shinjukud/proto.h.
+ * libshinjuku: the client side of the protocol in proto/proto.h.
  *
  * One session per process, opened lazily: a pair of queues only its uid
  * can open. Calls are synchronous and serialised: send a request on our
@@ -15,6 +15,16 @@
  * One-way requests sent in a session that ends before a SYNC was answered
  * in it (the daemon exited, or did not answer in time) may never have been
  * handled: the next shj_sync() says so.
+ *
+ * A restart is invisible: the library remembers the threads this process
+ * registered, at which level and with which mark (the last one sent), and
+ * when a session opens with a shinjukud other than the one that had them
+ * (the daemon was killed or restarted), registers them again, at their
+ * levels, and marks the idle ones. Marks sent to the daemon that exited are
+ * so in effect again. What cannot be re-applied (the new daemon's limits or
+ * levels) is returned by the call that opened the session, and by the next
+ * shj_sync(); those threads are forgotten (the new daemon does not have
+ * them). A thread that exited is recognised by its start time and dropped.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -22,6 +32,8 @@
 #include <mqueue.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,15 +47,256 @@
  * sends in an open session (glibc's default rwlock prefers readers) */
 static pthread_rwlock_t lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct shj_conn conn = SHJ_CONN_INIT;
+static pid_t state_pid;		/* the process all of this is about (fork) */
 static int unsynced;		/* one-way requests were sent in this session
 				 * since its last SYNC was answered */
+static int untracked;		/* of those, marks of threads not in regs */
 static int lost;		/* why some may not have been handled */
+static int lost_untracked;	/* ... and some of them were not in regs */
+static int sync_err;		/* what was not re-applied, for shj_sync() */
+static int call_err;		/* ... and for the call that opened the session */
+static pid_t last_pid;		/* the shinjukud that has regs: pid, start */
+static unsigned long long last_start;
 
+/* --- what this process registered (for a restarted daemon) -------------
+ * A dense array with hash chains by tid. Entries are added and removed
+ * under the write lock; a mark (one byte) is also stored under the read
+ * side, by the thread sending it. */
+#define NIL 0xffffffffu
+struct reg {
+	pid_t tid;
+	uint8_t qos;
+	uint8_t idle;			/* the last mark sent: 1 idle */
+	uint32_t next;			/* in its chain */
+	unsigned long long start;	/* the thread's start time */
+};
+static struct reg *regs;
+static uint32_t nregs, regs_cap, *heads;
+static unsigned int head_bits;
+
+static uint32_t *chain(pid_t tid)
+{
+	return &heads[((uint32_t)tid * 0x9e3779b1u) >> (32 - head_bits)];
+}
+
+static struct reg *reg_find(pid_t tid)
+{
+	uint32_t i;
+
+	if (!nregs)
+		return NULL;
+	for (i = *chain(tid); i != NIL; i = regs[i].next)
+		if (regs[i].tid == tid)
+			return &regs[i];
+	return NULL;
+}
+
+/* Room for one more entry: 0 or -ENOMEM. */
+static int reg_reserve(void)
+{
+	uint32_t cap = regs_cap ? regs_cap * 2 : 64, i, *h;
+	unsigned int bits = head_bits;
+	struct reg *r;
+
+	if (nregs < regs_cap)
+		return 0;
+	if (cap > 1U << 30)
+		return -ENOMEM;
+	r = realloc(regs, cap * sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	regs = r;
+	while ((1U << bits) < cap)
+		bits++;
+	h = malloc(sizeof(*h) << bits);
+	if (!h)
+		return -ENOMEM;		/* regs is larger, still consistent */
+	free(heads);
+	heads = h;
+	head_bits = bits;
+	regs_cap = cap;
+	memset(heads, 0xff, sizeof(*heads) << bits);	/* NIL */
+	for (i = 0; i < nregs; i++) {
+		regs[i].next = *chain(regs[i].tid);
+		*chain(regs[i].tid) = i;
+	}
+	return 0;
+}
+
+/* Record a registration (after reg_reserve()). */
+static void reg_add(pid_t tid, int qos, unsigned long long start)
+{
+	struct reg *r = reg_find(tid);
+
+	if (!r) {
+		r = &regs[nregs];
+		r->tid = tid;
+		r->next = *chain(tid);
+		*chain(tid) = nregs++;
+	}
+	r->qos = (uint8_t)qos;
+	r->idle = 0;
+	r->start = start;
+}
+
+/* Forget entry i; the last entry takes its place. */
+static void reg_del(uint32_t i)
+{
+	uint32_t *p = chain(regs[i].tid), last = nregs - 1;
+
+	while (*p != i)
+		p = &regs[*p].next;
+	*p = regs[i].next;
+	if (i != last) {
+		for (p = chain(regs[last].tid); *p != last; p = &regs[*p].next)
+			;
+		*p = i;
+		regs[i] = regs[last];
+	}
+	nregs--;
+}
+
+static void reg_clear(void)
+{
+	free(regs);
+	free(heads);
+	regs = NULL;
+	heads = NULL;
+	nregs = regs_cap = 0;
+	head_bits = 0;
+	last_pid = 0;
+}
+
+/* A thread's start time (field 22 of its stat); 0 if it is gone. The
+ * thread's own file: /proc/<tid>/stat adds up its whole process's times,
+ * a walk over all of its threads. */
+static unsigned long long thread_start(pid_t tid)
+{
+	unsigned long long start;
+	char buf[1024];
+	ssize_t n;
+	int fd;
+
+	snprintf(buf, sizeof(buf), "/proc/%d/task/%d/stat", (int)tid, (int)tid);
+	fd = open(buf, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return shj_stat_starttime(buf, &start) ? 0 : start;
+}
+
+/* A mark of req's threads was sent (or applied): remember it. Returns 0 if
+ * one of them is not a thread we registered. */
+static int note_marks(const struct shj_req *req)
+{
+	uint32_t i, n = req->count ? req->count : 1;
+	int all = 1;
+
+	for (i = 0; i < n; i++) {
+		struct reg *r = reg_find(req->count ? req->tids[i] : req->tid);
+
+		if (r)
+			__atomic_store_n(&r->idle, req->op == SHJ_OP_IDLE, __ATOMIC_RELAXED);
+		else
+			all = 0;
+	}
+	return all;
+}
+
+/* The session failed in its transport, not in what it was asked. */
+static int transport_error(int err)
+{
+	return err == -ECONNRESET || err == -ETIMEDOUT || err == -EBADMSG ||
+	       err == -EPROTO;
+}
+
+/*
+ * The session is with a new shinjukud: register this process's threads
+ * again, then mark the idle ones. A thread that exited is dropped; one the
+ * daemon refuses is dropped and its error returned (the first). A
+ * transport error ends it: the next session tries again.
+ */
+static int reapply(void)
+{
+	struct shj_req req;
+	struct shj_rep rep;
+	uint32_t i;
+	int first = 0, err;
+
+	for (i = nregs; i-- > 0;) {	/* reg_del(i) moves a visited one */
+		if (thread_start(regs[i].tid) != regs[i].start) {
+			reg_del(i);	/* exited: its number may be another's */
+			continue;
+		}
+		memset(&req, 0, sizeof(req));
+		req.op = SHJ_OP_REGISTER;
+		req.tid = regs[i].tid;
+		req.qos = regs[i].qos;
+		err = shj_conn_call(&conn, &req, &rep, sizeof(rep));
+		if (transport_error(err))
+			return err;
+		if (err) {
+			if (err != -ESRCH && !first)
+				first = err;
+			reg_del(i);
+		}
+	}
+	memset(&req, 0, sizeof(req));
+	req.op = SHJ_OP_IDLE;
+	for (i = 0; i <= nregs; i++) {
+		if (i < nregs && regs[i].idle)
+			req.tids[req.count++] = regs[i].tid;
+		if (req.count == SHJ_BATCH_MAX || (i == nregs && req.count)) {
+			err = shj_conn_call(&conn, &req, &rep, sizeof(rep));
+			if (transport_error(err))
+				return err;
+			if (err && err != -ESRCH && !first)
+				first = err;
+			memset(&req, 0, sizeof(req));
+			req.op = SHJ_OP_IDLE;
+		}
+	}
+	return first;
+}
+
+static void drop_session(int why);
+
+
+/* Open the session if there is none; with a new shinjukud, re-apply what
+ * this process registered. */
 static int connect_locked(void)
 {
-	if (conn.pid && conn.pid != getpid())	/* a child after fork() */
-		unsynced = lost = 0;
-	return shj_conn_open(&conn, sizeof(struct shj_rep));
+	int err;
+
+	if (state_pid != getpid()) {	/* first, or a child after fork() */
+		unsynced = untracked = lost = lost_untracked = sync_err = call_err = 0;
+		reg_clear();
+		state_pid = getpid();
+	}
+	if (conn.pid == getpid())
+		return 0;
+	err = shj_conn_open(&conn, sizeof(struct shj_rep));
+	if (err || (conn.daemon_pid == last_pid && conn.daemon_start == last_start))
+		return err;
+	err = nregs ? reapply() : 0;
+	if (transport_error(err)) {
+		drop_session(err);
+		return err;
+	}
+	last_pid = conn.daemon_pid;
+	last_start = conn.daemon_start;
+	/* one-way marks sent to the daemon that exited are in effect again */
+	if (!lost_untracked)
+		lost = 0;
+	if (err && !sync_err)
+		sync_err = err;
+	if (err && !call_err)
+		call_err = err;
+	return 0;
 }
 
 /* End the session (why: -errno); one-way requests not known to have been
@@ -52,8 +305,21 @@ static void drop_session(int why)
 {
 	if (conn.pid == getpid() && unsynced && !lost)
 		lost = why;
-	unsynced = 0;
+	if (conn.pid == getpid() && untracked)
+		lost_untracked = 1;
+	unsynced = untracked = 0;
 	shj_conn_drop(&conn);
+}
+
+/* What a call returns: its own error, or what its session could not
+ * re-apply. */
+static int with_call_err(int err)
+{
+	if (!err && call_err) {
+		err = call_err;
+		call_err = 0;
+	}
+	return err;
 }
 
 static int async_marks;	/* shj_set_async() */
@@ -66,18 +332,21 @@ static int send_oneway(struct shj_req *req)
 	int err = -ENOTCONN;
 
 	pthread_rwlock_rdlock(&lock);
-	if (conn.pid == getpid()) {
+	/* a daemon that exited reads nothing more: the write side reconnects */
+	if (conn.pid == getpid() && shj_conn_alive(&conn)) {
 		err = shj_conn_send(&conn, req);
-		/* a flag, not a count: a store once, then loads only */
+		/* flags, not counts: a store once, then loads only */
 		if (!err && !__atomic_load_n(&unsynced, __ATOMIC_RELAXED))
 			__atomic_store_n(&unsynced, 1, __ATOMIC_RELAXED);
+		if (!err && !note_marks(req) && !__atomic_load_n(&untracked, __ATOMIC_RELAXED))
+			__atomic_store_n(&untracked, 1, __ATOMIC_RELAXED);
 	}
 	pthread_rwlock_unlock(&lock);
-	/* no session, or its daemon exited while our queue was full */
+	/* no session, or its daemon exited */
 	if (err != -ENOTCONN && err != -ECONNRESET)
 		return err;
 	pthread_rwlock_wrlock(&lock);
-	err = session_call(req);
+	err = with_call_err(session_call(req));
 	pthread_rwlock_unlock(&lock);
 	return err;
 }
@@ -102,6 +371,8 @@ static int session_call(struct shj_req *req)
 			err = shj_conn_send(&conn, req);
 			if (!err)
 				unsynced = 1;
+			if (!err && !note_marks(req))
+				untracked = 1;
 		}
 		if (err == -ETIMEDOUT || err == -EBADMSG || err == -EPROTO)
 			drop_session(err);	/* daemon stuck or confused: start afresh */
@@ -135,9 +406,42 @@ SHJ_EXPORT int shj_close(void)
 		req.op = SHJ_OP_BYE;
 		err = shj_conn_call(&conn, &req, &rep, sizeof(rep));
 		if (err >= 0)	/* answered: what was sent before, was handled */
-			unsynced = 0;
+			unsynced = untracked = 0;
 	}
 	drop_session(err);
+	if (state_pid == getpid())
+		reg_clear();	/* given back: nothing to re-apply */
+	pthread_rwlock_unlock(&lock);
+	return err;
+}
+
+/* A synchronous call about threads; what it changed is remembered. */
+static int locked_call(struct shj_req *req)
+{
+	unsigned long long start = 0;
+	struct reg *r;
+	int err = 0;
+
+	pthread_rwlock_wrlock(&lock);
+	if (req->op == SHJ_OP_REGISTER) {	/* room to remember it, first */
+		start = thread_start(req->tid);
+		err = !start ? -ESRCH : connect_locked();
+		if (!err)
+			err = reg_reserve();
+	}
+	if (!err)
+		err = session_call(req);
+	r = reg_find(req->tid);
+	if (req->op == SHJ_OP_REGISTER && !err)
+		reg_add(req->tid, req->qos, start);
+	else if (req->op == SHJ_OP_UNREGISTER && (!err || err == -ENOENT) && r)
+		reg_del((uint32_t)(r - regs));
+	else if (req->op == SHJ_OP_SET_QOS && !err && r)
+		r->qos = (uint8_t)req->qos;
+	else if ((req->op == SHJ_OP_IDLE || req->op == SHJ_OP_RUNNABLE) &&
+		 (!err || req->count))
+		note_marks(req);	/* a batch: the others were marked */
+	err = with_call_err(err);
 	pthread_rwlock_unlock(&lock);
 	return err;
 }
@@ -146,7 +450,6 @@ SHJ_EXPORT int shj_close(void)
 static int thread_call(int op, pid_t tid, int qos)
 {
 	struct shj_req req;
-	int err;
 
 	if (tid < 0 || qos < 0 || qos >= SHJ_QOS_LEVELS_MAX)
 		return -EINVAL;
@@ -159,10 +462,7 @@ static int thread_call(int op, pid_t tid, int qos)
 		req.flags = SHJ_REQ_NOREPLY;
 		return send_oneway(&req);
 	}
-	pthread_rwlock_wrlock(&lock);
-	err = session_call(&req);
-	pthread_rwlock_unlock(&lock);
-	return err;
+	return locked_call(&req);
 }
 
 /* IDLE/RUNNABLE for many threads, SHJ_BATCH_MAX per message. */
@@ -186,9 +486,7 @@ static int mark_many(int op, const pid_t *tids, int n)
 			req.flags = SHJ_REQ_NOREPLY;
 			err = send_oneway(&req);
 		} else {
-			pthread_rwlock_wrlock(&lock);
-			err = session_call(&req);
-			pthread_rwlock_unlock(&lock);
+			err = locked_call(&req);
 		}
 		if (err && !first)
 			first = err;
@@ -249,11 +547,15 @@ SHJ_EXPORT int shj_sync(void)
 	pthread_rwlock_wrlock(&lock);
 	err = session_call(&req);
 	/* answered, or the session that had one-way requests ended (lost) */
-	unsynced = 0;
+	unsynced = untracked = 0;
 	if (lost) {		/* earlier than anything the SYNC reports */
 		err = lost;
-		lost = 0;
+		lost = lost_untracked = 0;
+	} else if (sync_err) {	/* then what could not be re-applied */
+		err = sync_err;
+		sync_err = 0;
 	}
+	call_err = 0;		/* told */
 	pthread_rwlock_unlock(&lock);
 	return err;
 }

@@ -25,8 +25,14 @@
  *                  message-queue limit
  *   -EMFILE, -ENFILE, -ENOMEM  opening the session: the client's queues
  *                  could not be created (mq_open(3))
- * If shinjukud restarted, the next call opens a new session by itself;
- * threads registered before must be registered again (-ENOENT tells).
+ * If shinjukud restarted, the next call opens a new session by itself and
+ * first registers again every thread this process registered (and has not
+ * unregistered), at its level, with its last mark: a restart needs nothing
+ * of the application. What the new daemon refuses (its limits, fewer
+ * --qos-levels: -ENOSPC, -EINVAL) is returned by that call (if it has no
+ * error of its own) and by the next shj_sync(); those threads are no longer
+ * registered. Threads registered before an exec() are not known to the new
+ * image.
  */
 #ifndef SHINJUKU_H
 #define SHINJUKU_H
@@ -113,7 +119,10 @@ int shj_set_async(int on);
  * -ENOENT, -EPERM, -ESRCH, as from shj_idle()), or 0. -ECONNRESET
  * (shinjukud exited) or -ETIMEDOUT (it did not answer in time) if some were
  * sent in a session that ended before they were known to be handled: they
- * may be lost (after a restart, threads must be registered again).
+ * may be lost. Marks of threads this process registered are not: a new
+ * daemon gets each thread's last mark when the library registers it again;
+ * -ECONNRESET then means a mark of another thread. After a restart, also
+ * the first error of re-registering (-ENOSPC, -EINVAL: see above).
  */
 int shj_sync(void);
 

@@ -899,10 +899,8 @@ static int self_starttime(unsigned long long *start)
 
 int shj_server_lock(void)
 {
-	unsigned long long start;
-	char line[64];
 	struct stat st;
-	int fd, pf, err, len;
+	int fd, err;
 
 	err = run_dir();
 	if (err)
@@ -922,30 +920,38 @@ int shj_server_lock(void)
 		close(fd);
 		return err;
 	}
-	/* the pid file, whole or not at all: written aside, renamed */
+	return fd;
+}
+
+/* The pid file, whole or not at all (written aside, renamed): once the
+ * public queue is there, so that a client that reads it finds our queue,
+ * not the one a killed daemon left. */
+static int write_pid_file(void)
+{
+	unsigned long long start;
+	char line[64];
+	int pf, err, len;
+
 	err = self_starttime(&start);
+	if (err)
+		return err;
 	len = snprintf(line, sizeof(line), "%d %llu\n", (int)getpid(), start);
-	pf = err ? -1 : open(SHJ_PID_FILE ".new", O_WRONLY | O_CREAT | O_TRUNC |
-			     O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (!err && pf < 0)
-		err = -errno;
-	if (!err && (fchmod(pf, 0644) || write(pf, line, (size_t)len) != len))
+	pf = open(SHJ_PID_FILE ".new", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+		  O_CLOEXEC, 0644);
+	if (pf < 0)
+		return -errno;
+	if (fchmod(pf, 0644) || write(pf, line, (size_t)len) != len)
 		err = -EIO;
-	if (pf >= 0)
-		close(pf);
+	close(pf);
 	if (!err && rename(SHJ_PID_FILE ".new", SHJ_PID_FILE))
 		err = -errno;
-	if (err) {
+	if (err)
 		unlink(SHJ_PID_FILE ".new");
-		close(fd);
-		return err;
-	}
-	return fd;
+	return err;
 }
 
 void shj_server_unlock(int lock_fd)
 {
-	unlink(SHJ_PID_FILE);
 	close(lock_fd);
 }
 
@@ -1025,8 +1031,9 @@ int shj_server_open(struct shj_server *s, const struct shj_sched *sched,
 		goto fail;
 	}
 	/* umask must not narrow it */
-	if (fchmod(s->pub, 0622) || watch(s, s->pub, EV(EV_PUBLIC, 0, 0))) {
-		err = -errno;
+	err = fchmod(s->pub, 0622) || watch(s, s->pub, EV(EV_PUBLIC, 0, 0)) ? -errno :
+	      write_pid_file();
+	if (err) {
 		shj_server_close(s);
 		return err;
 	}
@@ -1048,6 +1055,7 @@ void shj_server_close(struct shj_server *s)
 {
 	unsigned int i;
 
+	unlink(SHJ_PID_FILE);	/* no daemon to find any more */
 	/* every process gives its threads back, as at BYE */
 	for (i = 0; i < s->lim.sessions; i++) {
 		struct shj_client *c = &s->clients[i];

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#include "proto.h"
+#include "../proto/proto.h"
 #include "tasks.h"
 
 #define SHJ_NIL		0xffffffffu	/* no thread, client or session (index) */
@@ -115,16 +115,19 @@ struct shj_server {
 };
 
 /* One daemon at a time: take the lock (SHJ_LOCK_FILE, creating its
- * directory) and write the pid file. Returns the lock's descriptor (keep it
- * open), -EBUSY if another daemon holds it, or -errno. */
+ * directory). Returns the lock's descriptor (keep it open), -EBUSY if
+ * another daemon holds it, or -errno. */
 int shj_server_lock(void);
-/* Remove the pid file and let go of the lock. */
+/* Let go of the lock. */
 void shj_server_unlock(int lock_fd);
 
-/* Create the public queue (replacing a stale one) and the tables. 0/-errno */
+/* Create the public queue (replacing a stale one) and the tables, then the
+ * pid file (SHJ_PID_FILE) that tells clients we serve. Under the lock.
+ * 0 or -errno. */
 int shj_server_open(struct shj_server *s, const struct shj_sched *sched,
 		    const struct shj_limits *lim);
-/* End every session (threads back to SCHED_OTHER) and remove the queue. */
+/* Remove the pid file, end every session (threads back to SCHED_OTHER)
+ * and remove the queue. */
 void shj_server_close(struct shj_server *s);
 /* Readable when there is something to serve. */
 int shj_server_fd(const struct shj_server *s);

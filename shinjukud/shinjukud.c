@@ -451,8 +451,7 @@ static int take_lock(void)
 		return EXIT_ENV;
 	}
 	if (lock_fd < 0) {
-		logmsg("cannot take %s and write %s: %s", SHJ_LOCK_FILE, SHJ_PID_FILE,
-		       strerror(-lock_fd));
+		logmsg("cannot take %s: %s", SHJ_LOCK_FILE, strerror(-lock_fd));
 		return lock_fd == -EACCES || lock_fd == -EPERM ? EXIT_ENV : EXIT_RUNTIME;
 	}
 	return -1;	/* lock_fd stays open: it holds the lock */
@@ -674,8 +673,8 @@ serve:
 			      lim.threads / 4 ? lim.threads / 4 : 1;
 	err = shj_server_open(&d.srv, &sched, &lim);
 	if (err) {
-		logmsg("cannot create the request queue %s: %s",
-		       SHJ_REQUEST_QUEUE, strerror(-err));
+		logmsg("cannot create the request queue %s and %s: %s",
+		       SHJ_REQUEST_QUEUE, SHJ_PID_FILE, strerror(-err));
 		ret = err == -ENOENT || err == -ENOSYS ? EXIT_ENV : EXIT_RUNTIME;
 		goto out;
 	}

@@ -14,6 +14,11 @@
  *   marks-parallel K   a thread per spawned thread, all at once, each
  *                      marking its thread idle then runnable K times;
  *                      prints the first error
+ *   levels             spawned thread j to level j % 8 (shj_set_qos)
+ *   marks-forever N FILE  from now on, a thread per spawned thread j marks
+ *                      it every millisecond: idle if j is odd, runnable if
+ *                      even (one-way under async 1); the first N stop once
+ *                      FILE exists. Each change of its result is printed
  *   lock-probe         open shinjukud's lock and take a shared lock on it
  *                      (kept: "hold" after it holds it)
  *   squat NAME         create queue NAME, mode 0666 (kept open)
@@ -148,6 +153,43 @@ static int marks_parallel(int rounds)
 			err = f[j].err;
 	}
 	return err;
+}
+
+struct marker {
+	pthread_t th;
+	int j, stops;
+	const char *file;
+};
+
+static void *mark_forever(void *arg)
+{
+	struct marker *m = arg;
+	pid_t tid = spawned[m->j];
+	int err, told = 0;
+
+	while (!m->stops || access(m->file, F_OK)) {
+		err = m->j % 2 ? shj_idle(tid) : shj_runnable(tid);
+		if (err != told) {	/* each change */
+			printf("marker %d -> %s\n", m->j, ename(err));
+			told = err;
+		}
+		usleep(1000);
+	}
+	printf("marker %d stopped\n", m->j);
+	return NULL;
+}
+
+static int marks_forever(int n, const char *file)
+{
+	static struct marker m[MAX_SPAWN];
+	int j;
+
+	for (j = 0; j < nspawned; j++) {
+		m[j] = (struct marker){ .j = j, .stops = j < n, .file = file };
+		if (pthread_create(&m[j].th, NULL, mark_forever, &m[j]))
+			return -EAGAIN;
+	}
+	return 0;
 }
 
 static pid_t tid_arg(const char *s)
@@ -315,6 +357,13 @@ int main(int argc, char **argv)
 			err = cmd[0] == 'i' ? shj_idle_many(spawned, nspawned) :
 			      shj_runnable_many(spawned, nspawned);
 			printf("%s -> %s\n", cmd, ename(err));
+		} else if (!strcmp(cmd, "levels")) {
+			for (j = 0, err = 0; j < nspawned && !err; j++)
+				err = shj_set_qos(spawned[j], j % 8);
+			printf("levels -> %s\n", ename(err));
+		} else if (!strcmp(cmd, "marks-forever")) {
+			printf("marks-forever %s -> %s\n", a, ename(marks_forever(atoi(a), b)));
+			i += 2;
 		} else if (!strcmp(cmd, "marks-parallel")) {
 			printf("%s %s -> %s\n", cmd, a, ename(marks_parallel(atoi(a))));
 			i++;

@@ -572,10 +572,12 @@ test_closed_session_restores_policy() {
   done
 }
 
+# After a restart the library registers the process's threads again by
+# itself: a call after it succeeds, registering again says -EEXIST.
 test_client_survives_daemon_restart() {
   local pid
   start_daemon "$T/d.log" || return
-  start_try "$T/a.log" 1001 register self 0 wait "$T/go" register self 0 idle self hold || return
+  start_try "$T/a.log" 1001 register self 0 wait "$T/go" idle self register self 0 hold || return
   pid=$try_pid
   kill -KILL "$daemon_pid"; wait "$daemon_pid" 2>/dev/null
   check "state after SIGKILL, want disabled" wait_for 10 state_is disabled
@@ -585,29 +587,97 @@ test_client_survives_daemon_restart() {
   touch "$T/go"
   wait_for 30 grep -q '^holding' "$T/a.log"
   sed 's/^/  /' "$T/a.log"
-  check "register after restart: $(tail -n 3 "$T/a.log")" \
-    test "$(grep -c 'register self 0 -> 0' "$T/a.log")" = 2
-  check "idle after restart" grep -q 'idle self -> 0' "$T/a.log"
-  check "policy after re-registering, want 7" test "$(sched_field "$pid" "$pid" policy)" = 7
+  expect "$T/a.log" "idle self" 0
+  check "registered twice after the restart: $(tail -n 3 "$T/a.log")" \
+    grep -q '^register self 0 -> -EEXIST$' "$T/a.log"
+  check "policy after the restart, want 7" test "$(sched_field "$pid" "$pid" policy)" = 7
+  check "ext.enabled after the restart, want 1" test "$(sched_field "$pid" "$pid" ext.enabled)" = 1
 }
 
-# One-way marks sent to a daemon that was killed are not lost silently:
-# shj_sync() says so (as uid 1001; the issue's case: it returned 0).
-test_oneway_loss_reported() {
+# A restart is invisible to an application (as uid 1001): 8 registered
+# threads at levels 0..7, the odd ones marked idle, each marked one-way
+# every millisecond by a thread of its own; 4 of those stop before the
+# kill. SIGKILL, restart: every thread is back at its level and mark, the 4
+# that were sent nothing since too: the library registered them again.
+levels_marks() { # levels_marks PID: "LEVEL MARK " of each of PID's threads in shjctl list, by level
+  $B/shjctl list | awk -v p="$1" '$2 == p { print $4, $5 }' | sort -n | tr '\n' ' '
+}
+levels_marks_are() { [[ "$(levels_marks "$1")" == "$2" ]]; }
+lines_are() { [[ $(grep -c -- "$2" "$1") == "$3" ]]; } # lines_are FILE REGEX N
+test_restart_invisible() {
+  local pid tid want="0 - 1 idle 2 - 3 idle 4 - 5 idle 6 - 7 idle "
   start_daemon "$T/d.log" || return
-  start_try "$T/a.log" 1001 register self 0 async 1 idle self wait "$T/go" \
-    runnable self idle self runnable self sync sync qos self 1 hold || return
+  start_try "$T/a.log" 1001 spawn 8 register all 0 levels async 1 \
+    marks-forever 4 "$T/stop" hold || return
+  pid=$try_pid
+  wait_for 30 levels_marks_are "$pid" "$want" ||
+    fail "before the kill: '$(levels_marks "$pid")', want '$want'"
+  touch "$T/stop"
+  wait_for 10 lines_are "$T/a.log" ' stopped$' 4 || fail "markers 0-3 did not stop"
   kill -KILL "$daemon_pid"; wait "$daemon_pid" 2>/dev/null
-  pids=()
+  check "state after SIGKILL, want disabled" wait_for 10 state_is disabled
   start_daemon "$T/d2.log" || return
+  wait_for 30 levels_marks_are "$pid" "$want" ||
+    fail "after the restart: '$(levels_marks "$pid")', want '$want'"
+  echo "  after the restart: $(levels_marks "$pid")"
+  for tid in $(spawned_tids "$T/a.log"); do
+    check "thread $tid policy after the restart, want 7" test "$(sched_field "$pid" "$tid" policy)" = 7
+    check "thread $tid ext.enabled after the restart, want 1" \
+      test "$(sched_field "$pid" "$tid" ext.enabled)" = 1
+  done
+  sed 's/^/  /' "$T/a.log"
+}
+
+# What a restarted daemon refuses is reported, never lost: 5 threads at
+# levels 0..3 (uid 1001), the daemon restarted with 2 levels. The first
+# call after it (its own result 0) and then shj_sync() say -EINVAL once;
+# the threads at levels 0 and 1 are back, the others are not registered.
+test_restart_refusal_reported() {
+  local pid
+  start_daemon "$T/d.log" || return
+  start_try "$T/a.log" 1001 register self 0 spawn 4 register all 0 levels wait "$T/go" \
+    idle self sync sync hold || return
+  pid=$try_pid
+  kill -KILL "$daemon_pid"; wait "$daemon_pid" 2>/dev/null
+  check "state after SIGKILL, want disabled" wait_for 10 state_is disabled
+  start_daemon "$T/d2.log" -q 2 || return
   touch "$T/go"
   wait_for 30 grep -q '^holding' "$T/a.log"
   sed 's/^/  /' "$T/a.log"
-  check "marks before the kill: $(cat "$T/a.log")" grep -q '^idle self -> 0$' "$T/a.log"
-  expect "$T/a.log" "sync" -ECONNRESET
-  check "second sync: $(grep '^sync' "$T/a.log" | tail -n 1)" \
-    test "$(grep '^sync' "$T/a.log" | tail -n 1)" = "sync -> 0"
-  expect "$T/a.log" "qos self 1" -ENOENT
+  expect "$T/a.log" "idle self" -EINVAL
+  check "syncs after the refusal: $(grep '^sync' "$T/a.log" | tr '\n' ' ')" \
+    test "$(grep '^sync' "$T/a.log" | tr '\n' ' ')" = "sync -> -EINVAL sync -> 0 "
+  check "in the new daemon: '$(levels_marks "$pid")'" levels_marks_are "$pid" "0 - 0 idle 1 - "
+}
+
+# One-way marks sent to a daemon that was killed: those of registered
+# threads are re-applied (shj_sync() says 0, the thread is idle again in the
+# new daemon); one about a thread the library does not know (here: no such
+# thread) may have been lost, and shj_sync() says so (as uid 1001).
+test_oneway_loss_reported() {
+  local pid
+  start_daemon "$T/d.log" || return
+  start_try "$T/a.log" 1001 register self 0 async 1 idle self wait "$T/go" \
+    sync idle self idle 4000000 wait "$T/go2" runnable self idle self sync sync qos self 1 hold || return
+  pid=$try_pid
+  touch "$T/go"
+  wait_for 30 lines_are "$T/a.log" '^waiting' 2
+  kill -KILL "$daemon_pid"; wait "$daemon_pid" 2>/dev/null
+  check "state after SIGKILL, want disabled" wait_for 10 state_is disabled
+  start_daemon "$T/d2.log" || return
+  touch "$T/go2"
+  wait_for 30 grep -q '^holding' "$T/a.log"
+  sed 's/^/  /' "$T/a.log"
+  expect "$T/a.log" "sync" 0
+  check "marks after the restart: $(cat "$T/a.log")" \
+    test "$(grep -c -- '^\(idle\|runnable\) self -> 0$' "$T/a.log")" = 4
+  check "sync after the lost mark: $(grep '^sync' "$T/a.log" | sed -n 2p)" \
+    test "$(grep '^sync' "$T/a.log" | sed -n 2p)" = "sync -> -ECONNRESET"
+  check "third sync: $(grep '^sync' "$T/a.log" | sed -n 3p)" \
+    test "$(grep '^sync' "$T/a.log" | sed -n 3p)" = "sync -> 0"
+  expect "$T/a.log" "qos self 1" 0
+  check "level and mark in the new daemon: '$(levels_marks "$pid")'" \
+    levels_marks_are "$pid" "1 idle "
 }
 
 # No user can keep shinjukud from starting: nobody tries to hold its lock
@@ -792,7 +862,8 @@ all_tests=(test_kernel_has_sched_ext test_daemon_rejects_bad_usage
   test_switch_all_batch_gets_what_is_left test_shjctl test_ownership_matrix
   test_hijack_refused test_reused_tid_untouched test_session_survives_stopped_daemon
   test_killed_client_leaves_nothing test_closed_session_restores_policy
-  test_client_survives_daemon_restart test_oneway_loss_reported
+  test_client_survives_daemon_restart test_restart_invisible
+  test_restart_refusal_reported test_oneway_loss_reported
   test_no_user_blocks_the_daemon test_sigterm_under_flood test_garbage_flood
   test_loadgen_smoke test_service_exec_start test_private_checkout
   test_stress_no_ejection)

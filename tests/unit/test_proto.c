@@ -1,11 +1,11 @@
-/* Unit tests: the wire protocol's validation (shinjukud/proto.c). */
+/* Unit tests: the wire protocol's validation (proto/proto.c). */
 #include <check.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../shinjukud/proto.h"
+#include "../../proto/proto.h"
 #include "../../bpf/shj_shared.h"
 
 static int uses_tid(int op)
@@ -252,6 +252,12 @@ START_TEST(test_queue_names)
 	ck_assert_int_eq(shj_queue_valid("/shj-42-3x", 42, 'x'), 0);
 	ck_assert_int_eq(shj_queue_valid("/shj-42-3/../xq", 42, 'q'), 0);
 	ck_assert_int_eq(shj_queue_valid("/shinjukud", 42, 'q'), 0);
+	/* only names shj_queue_name() makes (fuzz_req found the first two) */
+	ck_assert_int_eq(shj_queue_valid("/shj-42-0000000011111111111111111q", 42, 'q'), 0);
+	ck_assert_int_eq(shj_queue_valid("/shj-42-03q", 42, 'q'), 0);
+	ck_assert_int_eq(shj_queue_valid("/shj-42-4294967296q", 42, 'q'), 0);
+	ck_assert_int_eq(shj_queue_valid("/shj-42-4294967295q", 42, 'q'), 1);
+	ck_assert_int_eq(shj_queue_valid("/shj-42-0q", 42, 'q'), 1);
 	ck_assert_int_eq(shj_queue_name(buf, 4, 42, 3, 'q'), -ENAMETOOLONG);
 	ck_assert_int_eq(shj_queue_name(buf, sizeof(buf), 42, 3, 'x'), -EINVAL);
 }

@@ -148,21 +148,23 @@ int shj_queue_name(char *buf, size_t size, pid_t pid, unsigned int n, char kind)
 	return len < 0 || (size_t)len >= size ? -ENAMETOOLONG : 0;
 }
 
+/* Exactly the names shj_queue_name() makes: no leading zeros, n within
+ * an unsigned int, the whole name within SHJ_QUEUE_NAME_MAX. */
 int shj_queue_valid(const char *name, pid_t pid, char kind)
 {
-	char prefix[SHJ_QUEUE_NAME_MAX];
+	char prefix[SHJ_QUEUE_NAME_MAX], again[SHJ_QUEUE_NAME_MAX];
 	int len = snprintf(prefix, sizeof(prefix), "/shj-%d-", (int)pid);
+	unsigned long long n = 0;
 	const char *p;
 
 	if ((kind != 'q' && kind != 'r') || len < 0 || (size_t)len >= sizeof(prefix) ||
 	    strncmp(name, prefix, len))
 		return 0;
-	p = name + len;
-	if (*p < '0' || *p > '9')
-		return 0;
-	while (*p >= '0' && *p <= '9')
-		p++;
-	return p[0] == kind && p[1] == '\0';
+	for (p = name + len; *p >= '0' && *p <= '9' && n <= 0xffffffffULL; p++)
+		n = n * 10 + (unsigned int)(*p - '0');
+	return p > name + len && n <= 0xffffffffULL && p[0] == kind && p[1] == '\0' &&
+	       !shj_queue_name(again, sizeof(again), pid, (unsigned int)n, kind) &&
+	       !strcmp(again, name);
 }
 
 int shj_stat_starttime(const char *stat, unsigned long long *start)
