@@ -69,9 +69,10 @@ static void serve(uint64_t service_ns)
 		;
 }
 
-static void futex_wait(uint32_t *word, uint32_t val)
+/* 1 if we slept and were woken, 0 if the word had changed already */
+static int futex_wait(uint32_t *word, uint32_t val)
 {
-	syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+	return syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0) == 0;
 }
 
 static void futex_wake(uint32_t *word)
@@ -185,13 +186,19 @@ static void *worker_main(void *arg)
 
 	for (;;) {
 		uint32_t s;
+		int woken = 0;
 
 		while ((s = __atomic_load_n(&w->state, __ATOMIC_ACQUIRE)) != W_BUSY) {
 			if (s == W_STOP)
 				return NULL;
 			if (s == W_IDLE && p->cfg.wait == WK_BLOCK)
-				futex_wait(&w->state, W_IDLE);
+				woken = futex_wait(&w->state, W_IDLE);
 		}
+		/* handed a request before it got to sleep (a sixth of them
+		 * under load): to the scheduler the last request would go on,
+		 * and two short ones add up to a long one -- say it is new */
+		if (!woken && !marks(p))
+			new_request(p);
 		do {
 			if (p->cfg.begin)
 				p->cfg.begin(p->ctx, w->id);
