@@ -60,7 +60,7 @@ deps:
 	$(Q)scripts/deps
 
 # --- BPF scheduler and its skeleton ---------------------------------------
-$(B)/bpf/shinjuku.bpf.o: bpf/shinjuku.bpf.c bpf/shj_shared.h bpf/scx.bpf.h bpf/vmlinux.h
+$(B)/bpf/shinjuku.bpf.o: bpf/shinjuku.bpf.c bpf/shj_shared.h bpf/scx.bpf.h bpf/compat.bpf.h bpf/vmlinux.h
 	$(call msg,BPF,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@.tmp

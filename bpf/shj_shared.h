@@ -143,4 +143,25 @@ struct shj_exit_info {
 	char msg[SHJ_EXIT_MSG_LEN];
 };
 
+/*
+ * Fallbacks for older kernels (bpf/compat.bpf.h), as bits of the setting
+ * compat_fallbacks: which ones the running kernel needs. The first four are
+ * chosen by the BPF object itself (reported by ops.init), the last by
+ * shinjukud.
+ */
+#define SHJ_COMPAT_OLD_NAMES	(1U << 0)	/* scx_bpf_dispatch, _consume, _dispatch_from_dsq (< 6.13) */
+#define SHJ_COMPAT_KTIME	(1U << 1)	/* bpf_ktime_get_ns for scx_bpf_now (< 6.14) */
+#define SHJ_COMPAT_SLICE_WRITE	(1U << 2)	/* p->scx.slice written for scx_bpf_task_set_slice (< 6.19) */
+#define SHJ_COMPAT_ITER_PEEK	(1U << 3)	/* a DSQ iterator for scx_bpf_dsq_peek (< 7.1) */
+#define SHJ_COMPAT_CPU_RELEASE	(1U << 4)	/* boost through ops.cpu_release (no SCX_OPS_ALWAYS_ENQ_IMMED, < 7.1) */
+#define SHJ_COMPAT_NR		5
+
+#define SHJ_COMPAT_NAMES {						\
+	"old kfunc names (scx_bpf_dispatch, scx_bpf_consume)",		\
+	"bpf_ktime_get_ns for scx_bpf_now",				\
+	"p->scx.slice written for scx_bpf_task_set_slice",		\
+	"DSQ iterator for scx_bpf_dsq_peek",				\
+	"ops.cpu_release for SCX_OPS_ALWAYS_ENQ_IMMED (priority boost)",	\
+}
+
 #endif /* SHJ_SHARED_H */
