@@ -2,7 +2,8 @@
 # Integration tests: need a kernel with sched_ext and root. Run them with
 # `make check-vm` (natively where the host kernel has sched_ext, otherwise in
 # the VM of tests/vm/run). Each test starts what it needs and stops it.
-# Output ends with "N passed, N failed".
+# Output ends with "N passed, N failed, N skipped" (a test skips, with the
+# reason, only on a kernel that lacks what it tests).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 B=build/bin
@@ -18,9 +19,11 @@ cp build/bin/echo-server build/bin/shjctl build/tests/shj-try "$U/bin/"
 cp -P build/lib/libshinjuku.so* "$U/lib/"
 chmod -R a+rX "$U"
 T=
-passed=0 failed=0 current=
+passed=0 failed=0 skipped=0 current=
 
 fail() { echo "  FAIL: $*"; current=failed; }
+# skip REASON: this kernel lacks what the test tests (printed and counted)
+skip() { echo "  SKIP: $*"; [[ $current == failed ]] || current=skipped; }
 check() { # check DESCRIPTION COMMAND... : fail unless COMMAND succeeds
   local what=$1; shift
   "$@" || fail "$what"
@@ -35,7 +38,11 @@ run_test() {
   echo "== $1"
   "$1"
   cleanup
-  if [[ $current == ok ]]; then passed=$((passed + 1)); echo "  ok"; else failed=$((failed + 1)); fi
+  case $current in
+    ok) passed=$((passed + 1)); echo "  ok" ;;
+    skipped) skipped=$((skipped + 1)); echo "  skipped" ;;
+    *) failed=$((failed + 1)) ;;
+  esac
 }
 
 state() { cat $SCX/state 2>/dev/null; }
@@ -84,6 +91,39 @@ stat_of() { # stat_of LOG NAME: NAME's value in the last stats line of LOG
 test_kernel_has_sched_ext() {
   check "$SCX missing" test -d $SCX
   check "state is '$(state)', want disabled" state_is disabled
+}
+
+# kernel_at_least MAJOR.MINOR: the running kernel is that or later
+kernel_at_least() {
+  local want=$1 have
+  have=$(uname -r | sed -n 's/^\([0-9]*\.[0-9]*\).*/\1/p')
+  [[ $(printf '%s\n%s\n' "$want" "$have" | sort -V | head -n 1) == "$want" ]]
+}
+
+# One object for every kernel: shinjukud says which fallbacks it took, and
+# they are the ones this kernel's version needs (when each feature came:
+# README.md, Supported kernels), in its log, the stats and shjctl status.
+test_kernel_fallbacks() {
+  local want=() names=() i bits=0 got line
+  kernel_at_least 6.13 || want+=(0)	# scx_bpf_dispatch & co.
+  kernel_at_least 6.14 || want+=(1)	# no scx_bpf_now
+  kernel_at_least 6.19 || want+=(2)	# no scx_bpf_task_set_slice
+  kernel_at_least 7.1 || want+=(3 4)	# no safe scx_bpf_dsq_peek, no SCX_OPS_ALWAYS_ENQ_IMMED
+  for i in "${want[@]}"; do bits=$((bits | (1 << i))); done
+  start_daemon "$T/d.log" || return
+  line=$(grep 'fallbacks:' "$T/d.log")
+  echo "  $line"
+  check "no kernel line in the log: $(cat "$T/d.log")" grep -q "kernel $(uname -r); fallbacks: " <<<"$line"
+  got=$($B/shjctl stats | sed -n 's/^compat_fallbacks=//p')
+  check "compat_fallbacks=$got on $(uname -r), want $bits" test "$got" = "$bits"
+  $B/shjctl status >"$T/status"
+  sed 's/^/  /' "$T/status"
+  check "shjctl status does not name the kernel" grep -q "^kernel: $(uname -r); fallbacks:" "$T/status"
+  if ((bits == 0)); then
+    check "shjctl status: fallbacks other than none" grep -q 'fallbacks: none$' "$T/status"
+  else
+    check "shjctl status names no ops.cpu_release where it is used" grep -q 'ops.cpu_release' "$T/status"
+  fi
 }
 
 test_daemon_rejects_bad_usage() {
@@ -777,11 +817,11 @@ test_private_checkout() {
     test_ownership_matrix test_shjctl 2>&1)
   sed 's/^/  | /' <<<"$out"
   check "from a directory of mode $(stat -c %a "$d"): $(tail -n 1 <<<"$out")" \
-    grep -qx '3 passed, 0 failed' <<<"$out"
+    grep -qx '3 passed, 0 failed, 0 skipped' <<<"$out"
 }
 
 echo "kernel: $(uname -r)"
-all_tests=(test_kernel_has_sched_ext test_daemon_rejects_bad_usage
+all_tests=(test_kernel_has_sched_ext test_kernel_fallbacks test_daemon_rejects_bad_usage
   test_no_daemon_fails_fast test_attach_and_detach test_second_daemon_refused
   test_echo_workers_run_under_shinjuku test_unprivileged_client_registers
   test_daemon_sigkill test_round_robin_within_a_level
@@ -802,5 +842,5 @@ for t in "$@"; do
   run_test "$t"
 done
 rm -rf "$TOP"
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 [[ $failed == 0 ]]
