@@ -53,14 +53,14 @@ TEST_TOOLS := $(B)/tests/shj-spin $(B)/tests/shj-try $(B)/tests/ctl-speed $(B)/t
 	$(B)/tests/shj-notify-listen
 PROGS := $(B)/bin/shinjukud $(B)/bin/shjctl $(LIB_SO) $(EXAMPLES) $(UNIT_TESTS) $(TEST_TOOLS)
 
-.PHONY: all deps check check-unit check-install check-man check-ctl check-fuzz check-asan asan-build check-vm check-deb deb demo bench bench-dispatch bench-ctl bench-handover install uninstall clean vmlinux
+.PHONY: all deps check check-unit check-install check-man check-ctl check-fuzz check-asan asan-build check-vm check-kernels check-deb deb demo bench bench-dispatch bench-ctl bench-handover install uninstall clean vmlinux
 all: $(PROGS)
 
 deps:
 	$(Q)scripts/deps
 
 # --- BPF scheduler and its skeleton ---------------------------------------
-$(B)/bpf/shinjuku.bpf.o: bpf/shinjuku.bpf.c bpf/shj_shared.h bpf/scx.bpf.h bpf/vmlinux.h
+$(B)/bpf/shinjuku.bpf.o: bpf/shinjuku.bpf.c bpf/shj_shared.h bpf/scx.bpf.h bpf/compat.bpf.h bpf/vmlinux.h
 	$(call msg,BPF,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@.tmp
@@ -276,8 +276,16 @@ check-asan:
 	$(Q)tests/asan/run.sh $(B)/asan
 asan-build: $(UNIT_TESTS) $(B)/tests/shj-try $(B)/bin/shinjukud $(B)/bin/shjctl
 
+# Under the newest kernel and the oldest (6.12 LTS); check-kernels: every
+# series scripts/fetch-kernel knows. Natively, once, where the host has
+# sched_ext (its kernel is the one there is).
+CHECK_KERNELS ?= 7.3 6.12
+ALL_KERNELS = $(shell scripts/fetch-kernel --list)
 check-vm: all
-	$(Q)tests/vm/run --native-ok --include $$(command -v stress-ng) -- tests/integration/run.sh
+	$(Q)scripts/check-kernels $(CHECK_KERNELS)
+
+check-kernels: all
+	$(Q)scripts/check-kernels $(ALL_KERNELS)
 
 # Benchmarks (not tests): timing figures, reported, never asserted.
 # The tail-latency sweep beside the kernel's scx_simple and scx_central, then

@@ -76,6 +76,7 @@
 #include <bpf/bpf_core_read.h>
 #include "scx.bpf.h"
 #include "shj_shared.h"
+#include "compat.bpf.h"
 
 char _license[] SEC("license") = "GPL";
 
@@ -283,12 +284,13 @@ static bool rank_in_use(s32 r)
 /* The highest rank with a waiting thread, or RANK_NONE. */
 static s32 top_waiting(void)
 {
-	s32 r = RANK_L0 + 2 * (s32)levels_used, i;
+	s32 top = RANK_L0 + 2 * (s32)levels_used, r, i;
 
 	if (switch_all && scx_bpf_dsq_nr_queued(RANK_TOP))
 		return RANK_TOP;
 	bpf_for(i, 0, 2 * SHJ_QOS_MAX + RANK_L0) {
-		if (--r < 0)
+		/* r from i, nothing carried over: 6.12's verifier (SHJ_FROM_I) */
+		if ((r = top - 1 - i) < 0)
 			break;
 		if (rank_in_use(r) && scx_bpf_dsq_nr_queued(r))
 			return r;
@@ -327,7 +329,7 @@ static void kick_for(struct task_struct *p, s32 rank)
 	}
 	if (rank == RANK_IDLE)
 		return;		/* nothing ranks lower */
-	now = scx_bpf_now();
+	now = shj_now();
 	start = me->rotor++;
 	bpf_for(i, 0, n) {
 		struct cpu_ctx *cc;
@@ -366,10 +368,10 @@ s32 BPF_STRUCT_OPS(shinjuku_select_cpu, struct task_struct *p, s32 prev_cpu,
 
 		if (rt) {	/* a new request; its wait is measured too */
 			rt->slice_used = 0;
-			rt->enq_at = scx_bpf_now();
+			rt->enq_at = shj_now();
 		}
 		stat_inc(SHJ_STAT_DIRECT);
-		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_of(rank_of(p, rt, NULL), rt), 0);
+		shj_dsq_insert(p, SCX_DSQ_LOCAL, slice_of(rank_of(p, rt, NULL), rt), 0);
 	}
 	return cpu;
 }
@@ -385,7 +387,7 @@ void BPF_STRUCT_OPS(shinjuku_enqueue, struct task_struct *p, u64 enq_flags)
 	if (rt) {
 		if (enq_flags & SCX_ENQ_WAKEUP)
 			rt->slice_used = 0;	/* a new request */
-		rt->enq_at = scx_bpf_now();
+		rt->enq_at = shj_now();
 	}
 
 	/*
@@ -395,7 +397,7 @@ void BPF_STRUCT_OPS(shinjuku_enqueue, struct task_struct *p, u64 enq_flags)
 	 */
 	if (switch_all && (p->flags & PF_KTHREAD_FLAG) && p->nr_cpus_allowed == 1) {
 		if (!reenq) {
-			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, SCX_ENQ_PREEMPT);
+			shj_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, SCX_ENQ_PREEMPT);
 			return;
 		}
 		rank = RANK_TOP;
@@ -421,7 +423,7 @@ void BPF_STRUCT_OPS(shinjuku_enqueue, struct task_struct *p, u64 enq_flags)
 	slice = slice_of(rank, rt);
 	if (reenq && p->scx.slice && p->scx.slice < slice)
 		slice = p->scx.slice;
-	scx_bpf_dsq_insert(p, (u64)rank, slice, reenq ? SCX_ENQ_HEAD : 0);
+	shj_dsq_insert(p, (u64)rank, slice, reenq ? SHJ_ENQ_HEAD : 0);
 	kick_for(p, rank);
 }
 
@@ -444,7 +446,7 @@ static u64 since(u64 now, u64 then)
  */
 static bool move_starving(s32 rank, s32 cpu, u64 now)
 {
-	u64 *ran_at = &starve_ran_at[(u32)rank % NR_RANKS];
+	u64 *ran_at = &starve_ran_at[shj_bounded((u32)rank % NR_RANKS, NR_RANKS)];
 	struct task_struct *p;
 	u32 len = scx_bpf_dsq_nr_queued((u64)rank), n = 0;
 
@@ -459,8 +461,8 @@ static bool move_starving(s32 rank, s32 cpu, u64 now)
 		if (!rt || !rt->enq_at || since(now, rt->enq_at) < starve_ns ||
 		    !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
 			continue;
-		scx_bpf_dsq_move_set_slice(BPF_FOR_EACH_ITER, slice_ns);
-		if (!scx_bpf_dsq_move(BPF_FOR_EACH_ITER, p, SCX_DSQ_LOCAL, 0))
+		shj_dsq_move_set_slice(BPF_FOR_EACH_ITER, slice_ns);
+		if (!shj_dsq_move(BPF_FOR_EACH_ITER, p, SCX_DSQ_LOCAL, 0))
 			break;
 		*ran_at = now;
 		stat_inc(SHJ_STAT_STARVE_RUN);
@@ -508,8 +510,8 @@ void BPF_STRUCT_OPS(shinjuku_dispatch, s32 cpu, struct task_struct *prev)
 {
 	struct cpu_ctx *cc = cpu_ctx_of(cpu);
 	struct shj_rt *rt = NULL;
-	s32 prev_rank = RANK_NONE, r;
-	u64 now = scx_bpf_now();
+	s32 prev_rank = RANK_NONE, r, top;
+	u64 now = shj_now();
 	u32 i;
 
 	cc->kicked = 0;		/* this CPU answers whatever kicked it */
@@ -546,17 +548,17 @@ void BPF_STRUCT_OPS(shinjuku_dispatch, s32 cpu, struct task_struct *prev)
 		prev_rank = rank_of(prev, rt, NULL);
 	}
 
-	if (switch_all && scx_bpf_dsq_move_to_local(RANK_TOP))
+	if (switch_all && shj_dsq_move_to_local(RANK_TOP))
 		return;
-	r = RANK_L0 + 2 * (s32)levels_used;
+	top = RANK_L0 + 2 * (s32)levels_used;
 	bpf_for(i, 0, NR_RANKS) {
-		if (--r < 0)
+		if ((r = top - 1 - (s32)i) < 0)	/* SHJ_FROM_I */
 			break;
 		if (r < prev_rank)
 			goto keep_prev;
 		if (!rank_in_use(r))
 			continue;
-		if (scx_bpf_dsq_move_to_local((u64)r)) {
+		if (shj_dsq_move_to_local((u64)r)) {
 			if (r >= RANK_L0)
 				stat_inc(SHJ_STAT_DISPATCH);
 			if (r == prev_rank)	/* round robin at the slice's end */
@@ -570,7 +572,7 @@ keep_prev:
 	if (!prev)
 		return;
 	stat_inc(SHJ_STAT_KEEP);
-	scx_bpf_task_set_slice(prev, slice_of(prev_rank, rt));
+	shj_task_set_slice(prev, slice_of(prev_rank, rt));
 	cc->rank = prev_rank;
 	cc->fresh_until = is_fresh(prev_rank) ? now + slice_of(prev_rank, rt) : 0;
 }
@@ -582,7 +584,7 @@ void BPF_STRUCT_OPS(shinjuku_running, struct task_struct *p)
 	struct shj_rt *rt = bpf_task_storage_get(&shj_rt, p, NULL,
 						 BPF_LOCAL_STORAGE_GET_F_CREATE);
 	struct cpu_ctx *cc = cpu_ctx_of(scx_bpf_task_cpu(p));
-	u64 now = scx_bpf_now();
+	u64 now = shj_now();
 	bool registered;
 	s32 rank = rank_of(p, rt, &registered);
 
@@ -623,7 +625,7 @@ void BPF_STRUCT_OPS(shinjuku_stopping, struct task_struct *p, bool runnable)
 		stat_inc(SHJ_STAT_BOOST);
 
 	if (rt && rt->last_ran) {
-		account(rt, since(scx_bpf_now(), rt->last_ran));
+		account(rt, since(shj_now(), rt->last_ran));
 		rt->last_ran = 0;
 	}
 	cc->rank = RANK_NONE;
@@ -658,7 +660,7 @@ bool BPF_STRUCT_OPS(shinjuku_yield, struct task_struct *from, struct task_struct
 	struct shj_rt *rt = bpf_task_storage_get(&shj_rt, from, NULL,
 						 BPF_LOCAL_STORAGE_GET_F_CREATE);
 	struct cpu_ctx *cc = cpu_ctx_of(scx_bpf_task_cpu(from));
-	u64 now = scx_bpf_now();
+	u64 now = shj_now();
 	s32 rank;
 
 	if (to)
@@ -678,10 +680,10 @@ bool BPF_STRUCT_OPS(shinjuku_yield, struct task_struct *from, struct task_struct
 	if (top_waiting() > rank || head_waited(rank, now) >= slice_ns)
 		goto plain;
 	cc->fresh_until = now + slice_ns;
-	scx_bpf_task_set_slice(from, slice_ns);
+	shj_task_set_slice(from, slice_ns);
 	return false;
 plain:	/* what the kernel does without ops.yield: end the slice */
-	scx_bpf_task_set_slice(from, 0);
+	shj_task_set_slice(from, 0);
 	return false;
 }
 
@@ -702,7 +704,7 @@ void BPF_STRUCT_OPS(shinjuku_update_idle, s32 cpu, bool idle)
 	top = top_waiting();
 	if (top == RANK_NONE)
 		return;
-	head = scx_bpf_dsq_peek((u64)top);
+	head = shj_dsq_peek((u64)top);
 	if (head && bpf_cpumask_test_cpu(cpu, head->cpus_ptr)) {
 		stat_inc(SHJ_STAT_KICK_IDLE);
 		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
@@ -734,7 +736,7 @@ static void nudge(struct task_struct *p, bool new_request, bool retry)
 		/* (another CPU's ops.stopping may race this: then the run
 		 * before the mark is counted into the new slice, once) */
 		if (rt->last_ran) {	/* running: account what it ran */
-			u64 now = scx_bpf_now();
+			u64 now = shj_now();
 
 			rt->runtime_ns += since(now, rt->last_ran);
 			rt->last_ran = now;
@@ -752,7 +754,7 @@ static void nudge(struct task_struct *p, bool new_request, bool retry)
 		 * mark -- look again from a dispatch */
 		if (cc->pid == tid) {
 			cc->rank = rank;
-			cc->fresh_until = is_fresh(rank) ? scx_bpf_now() + slice_of(rank, rt) : 0;
+			cc->fresh_until = is_fresh(rank) ? shj_now() + slice_of(rank, rt) : 0;
 			if (top_waiting() > rank)
 				kick_preempt(cpu, cc, rank == RANK_IDLE ? SHJ_STAT_PREEMPT_IDLE :
 							      SHJ_STAT_PREEMPT_QOS);
@@ -775,8 +777,8 @@ static void nudge(struct task_struct *p, bool new_request, bool retry)
 	if (from == (u64)rank || from >= NR_RANKS)
 		return;		/* where it belongs, or on a CPU's own queue */
 	if (bpf_iter_scx_dsq_new(&it, from, 0) == 0) {
-		scx_bpf_dsq_move_set_slice(&it, slice_of(rank, rt));
-		if (scx_bpf_dsq_move(&it, p, (u64)rank, 0))
+		shj_dsq_move_set_slice(&it, slice_of(rank, rt));
+		if (shj_dsq_move(&it, p, (u64)rank, 0))
 			stat_inc(SHJ_STAT_NUDGE_MOVE);
 	}
 	bpf_iter_scx_dsq_destroy(&it);
@@ -853,6 +855,7 @@ s32 BPF_STRUCT_OPS_SLEEPABLE(shinjuku_init)
 	}
 	bpf_for(i, 0, SHJ_MAX_CPUS)
 		cpu_ctx[i].rank = RANK_NONE;
+	compat_fallbacks = shj_compat_fallbacks();
 	return 0;
 }
 

@@ -145,4 +145,22 @@ struct shj_exit_info {
 	char msg[SHJ_EXIT_MSG_LEN];
 };
 
+/*
+ * Fallbacks for older kernels (bpf/compat.bpf.h), as bits of the setting
+ * compat_fallbacks: which ones the running kernel needs, chosen by the BPF
+ * object itself (reported by ops.init).
+ */
+#define SHJ_COMPAT_OLD_NAMES	(1U << 0)	/* scx_bpf_dispatch, _consume, _dispatch_from_dsq (< 6.13) */
+#define SHJ_COMPAT_KTIME	(1U << 1)	/* bpf_ktime_get_ns for scx_bpf_now (< 6.14) */
+#define SHJ_COMPAT_SLICE_WRITE	(1U << 2)	/* p->scx.slice written for scx_bpf_task_set_slice (< 6.19) */
+#define SHJ_COMPAT_ITER_PEEK	(1U << 3)	/* a DSQ iterator for scx_bpf_dsq_peek (< 7.1) */
+#define SHJ_COMPAT_NR		4
+
+#define SHJ_COMPAT_NAMES {						\
+	"old kfunc names (scx_bpf_dispatch, scx_bpf_consume)",		\
+	"bpf_ktime_get_ns for scx_bpf_now",				\
+	"p->scx.slice written for scx_bpf_task_set_slice",		\
+	"DSQ iterator for scx_bpf_dsq_peek",				\
+}
+
 #endif /* SHJ_SHARED_H */

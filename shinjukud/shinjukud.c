@@ -23,11 +23,13 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/signalfd.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/types.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <bpf/btf.h>
 
 typedef __s32 s32;
 typedef __u32 u32;
@@ -53,7 +55,7 @@ enum {
 #define MAX_THREADS_MAX	4194304		/* the kernel's PID_MAX_LIMIT */
 #define WATCHDOG_MS_MAX	30000		/* sched_ext's own limit */
 #define SCX_SYSFS	"/sys/kernel/sched_ext"
-#define SCX_OPS_SWITCH_PARTIAL	(1ULL << 3)	/* kernel ABI: enum scx_ops_flags */
+#define KERNEL_BTF	"/sys/kernel/btf/vmlinux"
 
 static struct {
 	u64 slice_us, qos_levels, max_threads, max_threads_uid, watchdog_ms;
@@ -256,16 +258,99 @@ static void read_line(const char *path, char *buf, size_t size)
 	fclose(f);
 }
 
-/* Can we attach here? EXIT_ENV with the reason, or -1. */
+/* What the running kernel is and offers, read from uname and its BTF. */
+static struct {
+	char release[65];
+	u64 switch_partial;	/* SCX_OPS_SWITCH_PARTIAL */
+	u32 fallbacks;		/* SHJ_COMPAT_*, as ops.init reported them */
+} kern;
+
+/* The value of enumerator name of enum scx_ops_flags in btf: 0 if absent. */
+static u64 ops_flag(const struct btf *btf, const char *name)
+{
+	s32 id = btf__find_by_name_kind(btf, "scx_ops_flags", BTF_KIND_ENUM);
+	const struct btf_type *t;
+	unsigned int i;
+
+	if (id < 0)
+		id = btf__find_by_name_kind(btf, "scx_ops_flags", BTF_KIND_ENUM64);
+	if (id < 0)
+		return 0;
+	t = btf__type_by_id(btf, (u32)id);
+	for (i = 0; i < btf_vlen(t); i++) {
+		if (btf_is_enum(t) && !strcmp(btf__name_by_offset(btf, btf_enum(t)[i].name_off), name))
+			return (u32)btf_enum(t)[i].val;
+		if (btf_is_enum64(t) &&
+		    !strcmp(btf__name_by_offset(btf, btf_enum64(t)[i].name_off), name))
+			return btf_enum64_value(&btf_enum64(t)[i]);
+	}
+	return 0;
+}
+
+/* Does btf have a function (a kfunc) of this name? */
+static int has_func(const struct btf *btf, const char *name)
+{
+	return btf__find_by_name_kind(btf, name, BTF_KIND_FUNC) >= 0;
+}
+
+/*
+ * Can we attach here? EXIT_ENV with the reason and what to do, or -1 (and
+ * kern filled in). sched_ext came to mainline in 6.12: older kernels that
+ * have it carry an out-of-tree version with another interface.
+ */
 static int check_kernel(void)
 {
-	char state[64], ops[128];
+	char state[64], ops[128], rt[8];
+	unsigned int major = 0, minor = 0;
+	struct utsname u;
+	struct btf *btf;
+	long err;
 
-	if (access(SCX_SYSFS, F_OK)) {
-		logmsg("this kernel has no sched_ext (CONFIG_SCHED_CLASS_EXT is not set); "
-		       "run under a kernel that has it, e.g. with tests/vm/run");
+	uname(&u);
+	snprintf(kern.release, sizeof(kern.release), "%s", u.release);
+	read_line("/sys/kernel/realtime", rt, sizeof(rt));
+	if (!strcmp(rt, "1") || strstr(u.version, "PREEMPT_RT")) {
+		logmsg("kernel %s is a PREEMPT_RT kernel: not supported (its interrupt "
+		       "handlers run as RT threads, above every SCHED_EXT thread, so "
+		       "shinjuku's priorities and boost would not hold); boot a kernel "
+		       "without PREEMPT_RT", u.release);
 		return EXIT_ENV;
 	}
+	if (sscanf(u.release, "%u.%u", &major, &minor) != 2 ||
+	    major < 6 || (major == 6 && minor < 12)) {
+		logmsg("kernel %s is older than 6.12, the first with sched_ext in "
+		       "mainline: boot 6.12 or later with CONFIG_SCHED_CLASS_EXT=y "
+		       "(README.md: Supported kernels)", u.release);
+		return EXIT_ENV;
+	}
+	if (access(SCX_SYSFS, F_OK)) {
+		logmsg("kernel %s has no sched_ext (CONFIG_SCHED_CLASS_EXT is not set); "
+		       "boot a kernel that has it (README.md: Supported kernels), or "
+		       "run under one with tests/vm/run", u.release);
+		return EXIT_ENV;
+	}
+	if (access(KERNEL_BTF, R_OK)) {
+		logmsg("kernel %s has no BTF (%s: %s): the scheduler needs "
+		       "CONFIG_DEBUG_INFO_BTF=y; boot a kernel built with it",
+		       u.release, KERNEL_BTF, strerror(errno));
+		return EXIT_ENV;
+	}
+	btf = btf__load_vmlinux_btf();
+	err = libbpf_get_error(btf);
+	if (err || btf__find_by_name_kind(btf, "sched_ext_ops", BTF_KIND_STRUCT) < 0 ||
+	    !(kern.switch_partial = ops_flag(btf, "SCX_OPS_SWITCH_PARTIAL")) ||
+	    (!has_func(btf, "scx_bpf_dsq_move") && !has_func(btf, "scx_bpf_dispatch_from_dsq"))) {
+		logmsg("kernel %s: its BTF (%s) is %s: %s; boot a kernel whose BTF matches it "
+		       "(CONFIG_DEBUG_INFO_BTF=y, 6.12 or later)", u.release, KERNEL_BTF,
+		       err ? "unreadable" : "not a sched_ext kernel's of 6.12 or later",
+		       err ? strerror((int)-err) :
+		       "struct sched_ext_ops, SCX_OPS_SWITCH_PARTIAL or the DSQ move kfuncs are missing");
+		if (!err)
+			btf__free(btf);
+		return EXIT_ENV;
+	}
+	btf__free(btf);
+
 	read_line(SCX_SYSFS "/state", state, sizeof(state));
 	if (strcmp(state, "disabled")) {
 		read_line(SCX_SYSFS "/root/ops", ops, sizeof(ops));
@@ -274,6 +359,21 @@ static int check_kernel(void)
 		return EXIT_ENV;
 	}
 	return -1;
+}
+
+/* "none" or the fallbacks of mask, comma-separated, into buf. */
+static const char *fallbacks_str(u32 mask, char *buf, size_t size)
+{
+	static const char *names[] = SHJ_COMPAT_NAMES;
+	size_t len = 0;
+	int i;
+
+	snprintf(buf, size, "none");
+	for (i = 0; i < SHJ_COMPAT_NR; i++)
+		if (mask & (1U << i) && len < size)
+			len += (size_t)snprintf(buf + len, size - len, "%s%s",
+						len ? ", " : "", names[i]);
+	return buf;
 }
 
 /* Sum a per-CPU array map of u64 over CPUs: out[0 .. n-1]. */
@@ -338,6 +438,7 @@ static unsigned int collect_stats(void *ctx, struct shj_kv *kv, unsigned int max
 	kv_put(kv, &n, max, opt.qos_levels, "qos_levels");
 	kv_put(kv, &n, max, opt.slice_us * 1000, "slice_ns");
 	kv_put(kv, &n, max, (u64)opt.switch_all, "switch_all");
+	kv_put(kv, &n, max, kern.fallbacks, "compat_fallbacks");
 	for (l = 0; l < opt.qos_levels; l++)
 		kv_put(kv, &n, max, skel->bss->nr_queued[l], "queued_q%u", l);
 	kv_put(kv, &n, max, skel->bss->nr_queued[SHJ_QOS_MAX], "queued_idle");
@@ -619,7 +720,7 @@ int main(int argc, char **argv)
 	}
 	skel->rodata->nr_cpus = (u32)ncpus;
 	if (!opt.switch_all)
-		skel->struct_ops.shinjuku_ops->flags |= SCX_OPS_SWITCH_PARTIAL;
+		skel->struct_ops.shinjuku_ops->flags |= kern.switch_partial;
 	skel->struct_ops.shinjuku_ops->timeout_ms = (u32)opt.watchdog_ms;
 	/* a waiting thread runs within about twice starve_ns: well inside
 	 * the watchdog's timeout, however short that was set */
@@ -646,6 +747,14 @@ int main(int argc, char **argv)
 	if (opt.dry_run)
 		goto serve;
 	link = bpf_map__attach_struct_ops(skel->maps.shinjuku_ops);
+	if (link) {
+		char buf[512];
+
+		/* ops.init ran: the BPF object's own choices are known */
+		kern.fallbacks |= skel->bss->compat_fallbacks;
+		logmsg("kernel %s; fallbacks: %s", kern.release,
+		       fallbacks_str(kern.fallbacks, buf, sizeof(buf)));
+	}
 	if (!link) {
 		err = -errno;
 		if (err == -EBUSY || err == -EEXIST) {

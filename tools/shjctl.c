@@ -19,6 +19,7 @@
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/utsname.h>
 
 #include "../bpf/shj_shared.h"
 #include "../libshinjuku/conn.h"
@@ -198,6 +199,7 @@ static const struct metric {
 	{ "qos_levels", "gauge", "QoS levels (setting)" },
 	{ "slice_ns", "gauge", "CPU time in ns a request may use before it counts as long (setting)" },
 	{ "switch_all", "gauge", "1 in --switch-all mode (setting)" },
+	{ "compat_fallbacks", "gauge", "Fallbacks for older kernels in use, a bit mask (see shjctl status)" },
 	{ "queued_idle", "gauge", "Idle-marked threads queued, as of the last starvation check" },
 	{ "queued_background", "gauge", "Background tasks queued, as of the last starvation check" },
 };
@@ -565,12 +567,22 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "list") || !strcmp(cmd, "top"))
 		return EXIT_OK;
 	if (!strcmp(cmd, "status")) {
+		static const char *names[] = SHJ_COMPAT_NAMES;
+		unsigned long long fb = get("compat_fallbacks");
+		struct utsname u;
+
 		printf("shinjukud: running, %s mode, %llu QoS levels, slice %llu us\n"
 		       "load: %llu threads registered, %llu sessions opened, %llu requests (%llu errors, %llu dropped)\n",
 		       get("switch_all") ? "switch-all" : "partial",
 		       get("qos_levels"), get("slice_ns") / 1000, get("threads"),
 		       get("sessions"), get("requests"), get("errors"),
 		       get("dropped"));
+		/* the daemon's kernel is ours: one per machine */
+		printf("kernel: %s; fallbacks:", uname(&u) ? "unknown" : u.release);
+		for (i = 0; i < SHJ_COMPAT_NR; i++)
+			if (fb & (1ULL << i))
+				printf("%s %s", fb & ((1ULL << i) - 1) ? "," : "", names[i]);
+		printf("%s\n", fb ? "" : " none");
 	} else if (format && !strcmp(format, "--json")) {
 		print_json();
 	} else if (format) {

@@ -51,6 +51,20 @@ t "an unknown option" usage_error "unexpected argument '--frob'" stats --frob
 not_running() { $B/shjctl "$@" >/dev/null 2>"$D/err"; [[ $? == 2 ]] && grep -q 'not running' "$D/err"; }
 t "top with no daemon: exit 2, not running" not_running top --iterations 1
 
+# a kernel without sched_ext (this host's, usually): exit 2, the reason and
+# what to do, before anything is loaded or locked
+no_sched_ext() {
+  local rc
+  $B/shinjukud 2>"$D/err"; rc=$?
+  cat "$D/err"
+  [[ $rc == 2 ]] && grep -q "kernel $(uname -r) has no sched_ext (CONFIG_SCHED_CLASS_EXT is not set); boot a kernel that has it" "$D/err"
+}
+if [[ -d /sys/kernel/sched_ext ]]; then
+  echo "SKIP no-sched_ext refusal: this host's kernel has sched_ext"
+else
+  t "no sched_ext: shinjukud exits 2 with the reason" no_sched_ext
+fi
+
 # the daemon, and its readiness on an abstract socket
 sock=@shj-ctl-test-$$
 build/tests/shj-notify-listen "$sock" 60 >"$D/notify" 2>&1 &

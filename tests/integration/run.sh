@@ -2,7 +2,8 @@
 # Integration tests: need a kernel with sched_ext and root. Run them with
 # `make check-vm` (natively where the host kernel has sched_ext, otherwise in
 # the VM of tests/vm/run). Each test starts what it needs and stops it.
-# Output ends with "N passed, N failed".
+# Output ends with "N passed, N failed, N skipped" (a test skips, with the
+# reason, only on a kernel that lacks what it tests).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 B=build/bin
@@ -18,9 +19,11 @@ cp build/bin/echo-server build/bin/shjctl build/tests/shj-try "$U/bin/"
 cp -P build/lib/libshinjuku.so* "$U/lib/"
 chmod -R a+rX "$U"
 T=
-passed=0 failed=0 current=
+passed=0 failed=0 skipped=0 current=
 
 fail() { echo "  FAIL: $*"; current=failed; }
+# skip REASON: this kernel lacks what the test tests (printed and counted)
+skip() { echo "  SKIP: $*"; [[ $current == failed ]] || current=skipped; }
 check() { # check DESCRIPTION COMMAND... : fail unless COMMAND succeeds
   local what=$1; shift
   "$@" || fail "$what"
@@ -35,7 +38,11 @@ run_test() {
   echo "== $1"
   "$1"
   cleanup
-  if [[ $current == ok ]]; then passed=$((passed + 1)); echo "  ok"; else failed=$((failed + 1)); fi
+  case $current in
+    ok) passed=$((passed + 1)); echo "  ok" ;;
+    skipped) skipped=$((skipped + 1)); echo "  skipped" ;;
+    *) failed=$((failed + 1)) ;;
+  esac
 }
 
 state() { cat $SCX/state 2>/dev/null; }
@@ -72,10 +79,28 @@ start_echo() { # start_echo LOG [ARGS...]; sets echo_pid, echo_port
 worker_tids() { sed -n 's/^worker [0-9]* tid \([0-9]*\)$/\1/p' "$1"; }
 workers_at_least() { [[ $(worker_tids "$1" | wc -l) -ge $2 ]]; } # LOG N
 
-# sched_field PID TID NAME: a field of /proc/PID/task/TID/sched
+# sched_field PID TID NAME: a field of /proc/PID/task/TID/sched; policy from
+# .../stat (field 41), which every kernel has: /proc/PID/sched needs
+# CONFIG_SCHED_DEBUG before 6.16 (the 6.12 test kernel has it off)
 sched_field() {
+  local s f
+  if [[ $3 == policy ]]; then
+    s=$(cat "/proc/$1/task/$2/stat" 2>/dev/null) || return
+    read -ra f <<<"${s##*) }"	# after the command name: field 3 on
+    echo "${f[38]}"
+    return
+  fi
   awk -F: -v k="$3" '{ f = $1; gsub(/ /, "", f) } f == k { gsub(/ /, "", $2); print $2 }' \
-    "/proc/$1/task/$2/sched"
+    "/proc/$1/task/$2/sched" 2>/dev/null
+}
+# ext_enabled_is PID TID WANT WHAT: the thread is (1) or is not (0) run by
+# sched_ext; skipped, saying why, where the kernel does not tell
+ext_enabled_is() {
+  if [[ ! -r /proc/$1/task/$2/sched ]]; then
+    skip "$4: this kernel has no /proc/PID/sched (CONFIG_SCHED_DEBUG off), which alone shows ext.enabled"
+    return
+  fi
+  check "$4" test "$(sched_field "$1" "$2" ext.enabled)" = "$3"
 }
 stat_of() { # stat_of LOG NAME: NAME's value in the last stats line of LOG
   grep 'stats:' "$1" | tail -n 1 | tr ' ' '\n' | sed -n "s/^$2=//p"
@@ -84,6 +109,39 @@ stat_of() { # stat_of LOG NAME: NAME's value in the last stats line of LOG
 test_kernel_has_sched_ext() {
   check "$SCX missing" test -d $SCX
   check "state is '$(state)', want disabled" state_is disabled
+}
+
+# kernel_at_least MAJOR.MINOR: the running kernel is that or later
+kernel_at_least() {
+  local want=$1 have
+  have=$(uname -r | sed -n 's/^\([0-9]*\.[0-9]*\).*/\1/p')
+  [[ $(printf '%s\n%s\n' "$want" "$have" | sort -V | head -n 1) == "$want" ]]
+}
+
+# One object for every kernel: shinjukud says which fallbacks it took, and
+# they are the ones this kernel's version needs (when each feature came:
+# README.md, Supported kernels), in its log, the stats and shjctl status.
+test_kernel_fallbacks() {
+  local want=() names=() i bits=0 got line
+  kernel_at_least 6.13 || want+=(0)	# scx_bpf_dispatch & co.
+  kernel_at_least 6.14 || want+=(1)	# no scx_bpf_now
+  kernel_at_least 6.19 || want+=(2)	# no scx_bpf_task_set_slice
+  kernel_at_least 7.1 || want+=(3)	# no safe scx_bpf_dsq_peek
+  for i in "${want[@]}"; do bits=$((bits | (1 << i))); done
+  start_daemon "$T/d.log" || return
+  line=$(grep 'fallbacks:' "$T/d.log")
+  echo "  $line"
+  check "no kernel line in the log: $(cat "$T/d.log")" grep -q "kernel $(uname -r); fallbacks: " <<<"$line"
+  got=$($B/shjctl stats | sed -n 's/^compat_fallbacks=//p')
+  check "compat_fallbacks=$got on $(uname -r), want $bits" test "$got" = "$bits"
+  $B/shjctl status >"$T/status"
+  sed 's/^/  /' "$T/status"
+  check "shjctl status does not name the kernel" grep -q "^kernel: $(uname -r); fallbacks:" "$T/status"
+  if ((bits == 0)); then
+    check "shjctl status: fallbacks other than none" grep -q 'fallbacks: none$' "$T/status"
+  else
+    check "shjctl status names no DSQ iterator where it is used" grep -q 'DSQ iterator' "$T/status"
+  fi
 }
 
 test_daemon_rejects_bad_usage() {
@@ -150,7 +208,7 @@ test_echo_workers_run_under_shinjuku() {
     echo "  worker $tid: policy $(sched_field "$echo_pid" "$tid" policy)," \
          "ext.enabled $(sched_field "$echo_pid" "$tid" ext.enabled)"
     check "worker $tid policy, want 7" test "$(sched_field "$echo_pid" "$tid" policy)" = 7
-    check "worker $tid ext.enabled, want 1" test "$(sched_field "$echo_pid" "$tid" ext.enabled)" = 1
+    ext_enabled_is "$echo_pid" "$tid" 1 "worker $tid ext.enabled, want 1"
     n=$((n + 1))
   done
   check "saw $n workers, want 3" test $n = 3
@@ -500,6 +558,10 @@ test_hijack_refused() {
 # only through the thread's pidfd).
 test_reused_tid_untouched() {
   local t rt='' tries
+  if [[ ! -w /proc/sys/kernel/ns_last_pid ]]; then
+    skip "this kernel has no /proc/sys/kernel/ns_last_pid (CONFIG_CHECKPOINT_RESTORE off): a task cannot be given a chosen pid"
+    return
+  fi
   start_daemon "$T/d.log" || return
   start_try "$T/a.log" 1001 spawn 1 register all 0 exit-spawned wait "$T/go" close hold || return
   t=$(spawned_tids "$T/a.log")
@@ -582,7 +644,7 @@ test_client_survives_daemon_restart() {
   kill -KILL "$daemon_pid"; wait "$daemon_pid" 2>/dev/null
   check "state after SIGKILL, want disabled" wait_for 10 state_is disabled
   check "client died with the daemon" kill -0 "$pid"
-  check "client not back in the fair class" test "$(sched_field "$pid" "$pid" ext.enabled)" = 0
+  ext_enabled_is "$pid" "$pid" 0 "client not back in the fair class"
   start_daemon "$T/d2.log" || return
   touch "$T/go"
   wait_for 30 grep -q '^holding' "$T/a.log"
@@ -847,11 +909,11 @@ test_private_checkout() {
     test_ownership_matrix test_shjctl 2>&1)
   sed 's/^/  | /' <<<"$out"
   check "from a directory of mode $(stat -c %a "$d"): $(tail -n 1 <<<"$out")" \
-    grep -qx '3 passed, 0 failed' <<<"$out"
+    grep -qx '3 passed, 0 failed, 0 skipped' <<<"$out"
 }
 
 echo "kernel: $(uname -r)"
-all_tests=(test_kernel_has_sched_ext test_daemon_rejects_bad_usage
+all_tests=(test_kernel_has_sched_ext test_kernel_fallbacks test_daemon_rejects_bad_usage
   test_no_daemon_fails_fast test_attach_and_detach test_second_daemon_refused
   test_echo_workers_run_under_shinjuku test_unprivileged_client_registers
   test_daemon_sigkill test_round_robin_within_a_level
@@ -873,5 +935,5 @@ for t in "$@"; do
   run_test "$t"
 done
 rm -rf "$TOP"
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 [[ $failed == 0 ]]
