@@ -28,7 +28,8 @@ bool scx_bpf_dispatch_from_dsq(struct bpf_iter_scx_dsq *it__iter, struct task_st
 			       u64 dsq_id, u64 enq_flags) __weak __ksym;
 void scx_bpf_dispatch_from_dsq_set_slice(struct bpf_iter_scx_dsq *it__iter,
 					 u64 slice) __weak __ksym;
-u32 scx_bpf_reenqueue_local(void) __weak __ksym;
+void scx_bpf_dispatch_vtime(struct task_struct *p, u64 dsq_id, u64 slice,
+			    u64 vtime, u64 enq_flags) __weak __ksym;
 
 /* scx_bpf_dsq_insert (6.13) or scx_bpf_dispatch (6.12). Goes with 6.12. */
 static __always_inline void shj_dsq_insert(struct task_struct *p, u64 dsq_id,
@@ -38,6 +39,17 @@ static __always_inline void shj_dsq_insert(struct task_struct *p, u64 dsq_id,
 		scx_bpf_dsq_insert(p, dsq_id, slice, enq_flags);
 	else
 		scx_bpf_dispatch(p, dsq_id, slice, enq_flags);
+}
+
+/* scx_bpf_dsq_insert_vtime (6.13) or scx_bpf_dispatch_vtime (6.12). Goes
+ * with 6.12. */
+static __always_inline void shj_dsq_insert_vtime(struct task_struct *p, u64 dsq_id,
+						 u64 slice, u64 vtime, u64 enq_flags)
+{
+	if (bpf_ksym_exists(scx_bpf_dsq_insert_vtime))
+		scx_bpf_dsq_insert_vtime(p, dsq_id, slice, vtime, enq_flags);
+	else
+		scx_bpf_dispatch_vtime(p, dsq_id, slice, vtime, enq_flags);
 }
 
 /* scx_bpf_dsq_move_to_local (6.13) or scx_bpf_consume. Goes with 6.12. */

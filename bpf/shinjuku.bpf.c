@@ -64,7 +64,10 @@
  * - Partial mode (default): only SCHED_EXT threads are scheduled here.
  *   --switch-all: every task is; per-CPU kernel threads run at once on their
  *   CPU (or, if that CPU is taken by a higher class, wait at the top) and
- *   rank at the top like shinjukud.
+ *   rank at the top like shinjukud. The background tier is weighted-fair,
+ *   like scx_simple: who used less CPU for its weight (a task that slept)
+ *   runs first, with at most a slice of credit, so an ordinary task that
+ *   wakes up does not queue behind every CPU hog's 20 ms slice.
  *
  * Caveats: the per-CPU view (cpu_ctx) is written without locks and may be
  * one switch stale; an enqueue looks at up to KICK_SCAN CPUs for a victim
@@ -176,6 +179,8 @@ static void raise_levels_used(u32 n)
 	}
 }
 static bool unreg_used;		/* an unregistered SCHED_EXT thread was queued */
+static u64 bg_vtime;		/* the background tier's clock: the vtime of the
+				 * last of its tasks that started running */
 
 /* Queue lengths (levels, then idle, background) for shjctl, refreshed with
  * the starvation check. shinjukud reads them through the mmapped .bss. */
@@ -423,6 +428,13 @@ void BPF_STRUCT_OPS(shinjuku_enqueue, struct task_struct *p, u64 enq_flags)
 	slice = slice_of(rank, rt);
 	if (reenq && p->scx.slice && p->scx.slice < slice)
 		slice = p->scx.slice;
+	if (rank == RANK_BG && rt) {
+		if ((s64)(rt->vtime - (bg_vtime - LONG_SLICE_NS)) < 0)
+			rt->vtime = bg_vtime - LONG_SLICE_NS;
+		shj_dsq_insert_vtime(p, RANK_BG, slice, rt->vtime, 0);
+		kick_for(p, rank);
+		return;
+	}
 	shj_dsq_insert(p, (u64)rank, slice, reenq ? SHJ_ENQ_HEAD : 0);
 	kick_for(p, rank);
 }
@@ -599,6 +611,8 @@ void BPF_STRUCT_OPS(shinjuku_running, struct task_struct *p)
 		}
 		rt->enq_at = 0;
 		rt->last_ran = now;
+		if (rank == RANK_BG && (s64)(rt->vtime - bg_vtime) > 0)
+			bg_vtime = rt->vtime;
 	}
 	cc->rank = rank;
 	cc->pid = p->pid;
@@ -625,7 +639,10 @@ void BPF_STRUCT_OPS(shinjuku_stopping, struct task_struct *p, bool runnable)
 		stat_inc(SHJ_STAT_BOOST);
 
 	if (rt && rt->last_ran) {
-		account(rt, since(shj_now(), rt->last_ran));
+		u64 ran = since(shj_now(), rt->last_ran);
+
+		account(rt, ran);
+		rt->vtime += ran * 100 / (p->scx.weight ? p->scx.weight : 100);
 		rt->last_ran = 0;
 	}
 	cc->rank = RANK_NONE;

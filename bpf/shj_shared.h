@@ -52,6 +52,7 @@ struct shj_rt {
 	__u64 last_ran;		/* when it last started running */
 	__u64 runtime_ns;	/* total time on a CPU under this scheduler */
 	__u64 slice_used;	/* of its current slice, across prio boosts */
+	__u64 vtime;		/* CPU time used, weighted (background tier) */
 };
 
 /*
