@@ -75,12 +75,14 @@ flood() {
   "$U/bin/shjctl" list >/dev/null || echo "shjctl list failed"
   wait "${kids[@]}"
   wait_for 10 no_threads || echo "threads left: $("$U/bin/shjctl" list)"
-  "$U/bin/shjctl" stats | grep -E '^(requests|dropped|sessions|marks)='
+  echo "     $("$U/bin/shjctl" stats | grep -E '^(requests|dropped|sessions|marks)=' | tr '\n' ' ')" \
+    >"$D/figures"
   kill -TERM "$d"; wait "$d"; rc=$?
   echo "clients served: $ok of 3; daemon exit $rc"
   tail -n 2 "$D/d.log"
   [[ $ok == 3 && $rc == 0 ]]
 }
 t "dry-run shinjukud under a client flood" flood
+cat "$D/figures" 2>/dev/null
 t "daemon and clients: no report" no_reports
 results

@@ -68,6 +68,25 @@ static struct session_info {
 
 /* --- the child: a client process of another uid ------------------------ */
 
+/* read(), whole, through signals: libFuzzer's timeout alarm interrupts a
+ * wait for a slow child (a loaded machine). 0 or -1. */
+static int read_all(int fd, void *buf, size_t len)
+{
+	ssize_t n;
+
+	while (len) {
+		n = read(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		buf = (char *)buf + n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+
 static void *sleeper(void *arg)
 {
 	for (;;)
@@ -113,7 +132,7 @@ static void child_main(int in, int out)
 		struct shj_req m;
 		char c;
 
-		if (read(in, &c, 1) != 1)
+		if (read_all(in, &c, 1))
 			_exit(0);
 		if (q != (mqd_t)-1) {	/* the last pair goes: a new session */
 			mq_close(q);
@@ -189,8 +208,8 @@ static void open_session(void)
 		mq_close(req_q);
 		mq_close(rep_q);
 	}
-	REQUIRE(write(to_child, "n", 1) == 1);
-	REQUIRE(read(from_child, &cur, sizeof(cur)) == sizeof(cur));
+	REQUIRE(write(to_child, "n", 1) == 1);	/* a pipe: never short */
+	REQUIRE(!read_all(from_child, &cur, sizeof(cur)));
 	shj_queue_name(name, sizeof(name), child, cur.n, 'q');
 	req_q = mq_open(name, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
 	shj_queue_name(name, sizeof(name), child, cur.n, 'r');
@@ -361,7 +380,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	close(p2[1]);
 	to_child = p1[1];
 	from_child = p2[0];
-	if (read(from_child, tids, 2 * sizeof(pid_t)) != 2 * sizeof(pid_t))
+	if (read_all(from_child, tids, 2 * sizeof(pid_t)))
 		die_quietly("start the client", EIO);
 	(void)argc;
 	(void)argv;
