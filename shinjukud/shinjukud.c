@@ -263,6 +263,7 @@ static struct {
 	char release[65];
 	u64 switch_partial;	/* SCX_OPS_SWITCH_PARTIAL */
 	u64 always_enq_immed;	/* SCX_OPS_ALWAYS_ENQ_IMMED (7.1), or 0 */
+	u64 enq_migration_disabled;	/* SCX_OPS_ENQ_MIGRATION_DISABLED (6.15), or 0 */
 	u32 fallbacks;		/* SHJ_COMPAT_* of the loader's own choosing */
 } kern;
 
@@ -351,6 +352,7 @@ static int check_kernel(void)
 		return EXIT_ENV;
 	}
 	kern.always_enq_immed = ops_flag(btf, "SCX_OPS_ALWAYS_ENQ_IMMED");
+	kern.enq_migration_disabled = ops_flag(btf, "SCX_OPS_ENQ_MIGRATION_DISABLED");
 	if (!kern.always_enq_immed)
 		kern.fallbacks |= SHJ_COMPAT_CPU_RELEASE;
 	btf__free(btf);
@@ -734,6 +736,16 @@ int main(int argc, char **argv)
 		skel->struct_ops.shinjuku_ops->flags |= kern.always_enq_immed;
 		skel->struct_ops.shinjuku_ops->cpu_release = NULL;
 		bpf_program__set_autoload(skel->progs.shinjuku_cpu_release, false);
+	} else {
+		/* From 6.15 sched_ext keeps a migration-disabled task on its
+		 * CPU without asking ops.enqueue unless told otherwise; and
+		 * the task a higher class preempts is migration-disabled while
+		 * ops.cpu_release runs (it is still current, and a BPF program
+		 * runs with migration disabled). scx_bpf_reenqueue_local() would
+		 * then put it back where it was with a fresh default slice
+		 * (seen on 6.18.15: no ops.enqueue, slice 20 ms, its peers
+		 * starved) */
+		skel->struct_ops.shinjuku_ops->flags |= kern.enq_migration_disabled;
 	}
 	skel->struct_ops.shinjuku_ops->timeout_ms = (u32)opt.watchdog_ms;
 	/* a waiting thread runs within about twice starve_ns: well inside
