@@ -46,7 +46,8 @@ CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
 DAEMON_OBJS := $(addprefix $(B)/obj/shinjukud/,shinjukud.o server.o tasks.o proto.o notify.o)
 LIB_OBJS := $(addprefix $(B)/obj/libshinjuku/,shinjuku.o conn.o proto.o)
-EXAMPLES := $(B)/bin/echo-server $(B)/bin/echo-client $(B)/bin/loadgen
+EXAMPLES := $(B)/bin/echo-server $(B)/bin/echo-client $(B)/bin/loadgen \
+	$(B)/bin/rocksdb-server $(B)/bin/rocksdb-client
 UNIT_TESTS := $(B)/tests/test_proto $(B)/tests/test_lib $(B)/tests/test_tasks \
 	$(B)/tests/test_server $(B)/tests/test_workers $(B)/tests/test_notify
 TEST_TOOLS := $(B)/tests/shj-spin $(B)/tests/shj-try $(B)/tests/ctl-speed $(B)/tests/handover \
@@ -136,6 +137,17 @@ $(B)/bin/echo-server: examples/echo-server.c examples/workers.c examples/workers
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -Ilibshinjuku examples/echo-server.c examples/workers.c \
 		$(LINK_LIB) -pthread -o $@
+
+$(B)/bin/rocksdb-server: examples/rocksdb-server.c examples/rocks.c examples/rocks.h examples/workers.c examples/workers.h libshinjuku/shinjuku.h $(LIB_SO) $(B)/lib/$(LIB_SONAME)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -Ilibshinjuku examples/rocksdb-server.c examples/rocks.c \
+		examples/workers.c $(LINK_LIB) -lrocksdb -pthread -o $@
+
+$(B)/bin/rocksdb-client: examples/rocksdb-client.c examples/rocks.h
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 $< -o $@
 
 $(B)/bin/%: examples/%.c libshinjuku/shinjuku.h $(LIB_SO) $(B)/lib/$(LIB_SONAME)
 	$(call msg,CC,$@)
