@@ -54,7 +54,7 @@ TEST_TOOLS := $(B)/tests/shj-spin $(B)/tests/shj-try $(B)/tests/ctl-speed $(B)/t
 	$(B)/tests/shj-notify-listen
 PROGS := $(B)/bin/shinjukud $(B)/bin/shjctl $(LIB_SO) $(EXAMPLES) $(UNIT_TESTS) $(TEST_TOOLS)
 
-.PHONY: all deps check check-unit check-install check-man check-ctl check-vm check-deb deb demo bench bench-dispatch bench-ctl bench-handover install uninstall clean vmlinux
+.PHONY: all deps check check-unit check-install check-man check-ctl check-rocksdb check-vm check-deb deb demo bench bench-dispatch bench-ctl bench-handover install uninstall clean vmlinux
 all: $(PROGS)
 
 deps:
@@ -126,11 +126,11 @@ SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
 # --- examples and tests (run from the tree: rpath to build/lib) -----------
 LINK_LIB = -L$(B)/lib -lshinjuku -Wl,-rpath,'$$ORIGIN/../lib'
 
-$(B)/bin/loadgen: examples/loadgen.c examples/workers.c examples/workers.h libshinjuku/shinjuku.h $(LIB_SO) $(B)/lib/$(LIB_SONAME)
+$(B)/bin/loadgen: examples/loadgen.c examples/workers.c examples/workers.h examples/rocks.c examples/rocks.h libshinjuku/shinjuku.h $(LIB_SO) $(B)/lib/$(LIB_SONAME)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -Ilibshinjuku examples/loadgen.c examples/workers.c \
-		$(LINK_LIB) -pthread -lm -o $@
+		examples/rocks.c $(LINK_LIB) -lrocksdb -pthread -lm -o $@
 
 $(B)/bin/echo-server: examples/echo-server.c examples/workers.c examples/workers.h libshinjuku/shinjuku.h $(LIB_SO) $(B)/lib/$(LIB_SONAME)
 	$(call msg,CC,$@)
@@ -225,6 +225,7 @@ check: deps
 	$(Q)$(MAKE) check-install
 	$(Q)$(MAKE) check-man
 	$(Q)$(MAKE) check-ctl
+	$(Q)$(MAKE) check-rocksdb
 	$(Q)$(MAKE) check-deb
 	$(Q)$(MAKE) check-vm
 
@@ -240,6 +241,11 @@ check-man: all
 # shjctl and readiness against shinjukud --dry-run on the host
 check-ctl: all
 	$(Q)tests/ctl/run.sh
+
+# rocksdb-server through its UDP front end, on the host (the kernel's own
+# scheduler; check-vm runs it under shinjuku)
+check-rocksdb: all
+	$(Q)tests/rocksdb/run.sh
 
 check-vm: all
 	$(Q)tests/vm/run --native-ok --include $$(command -v stress-ng) -- tests/integration/run.sh

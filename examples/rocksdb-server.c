@@ -162,9 +162,10 @@ static void reply(void *ctx, uint64_t id)
 	struct slot *s = &slots[id % SLOTS];
 	int err;
 
-	sendto(sock, s->reply, (size_t)s->len, 0, (struct sockaddr *)&s->from, sizeof(s->from));
+	/* back at the GET level before the reply leaves */
 	if ((err = rk_set_class(db, RK_GET)))
 		fprintf(stderr, "rocksdb-server: raising a worker: %s\n", shj_strerror(err));
+	sendto(sock, s->reply, (size_t)s->len, 0, (struct sockaddr *)&s->from, sizeof(s->from));
 	__atomic_store_n(&s->busy, 0, __ATOMIC_RELEASE);
 }
 
