@@ -54,7 +54,7 @@ TEST_TOOLS := $(B)/tests/shj-spin $(B)/tests/shj-try $(B)/tests/ctl-speed $(B)/t
 	$(B)/tests/shj-notify-listen
 PROGS := $(B)/bin/shinjukud $(B)/bin/shjctl $(LIB_SO) $(EXAMPLES) $(UNIT_TESTS) $(TEST_TOOLS)
 
-.PHONY: all deps check check-unit check-install check-man check-ctl check-rocksdb check-vm check-deb deb demo bench bench-dispatch bench-ctl bench-handover install uninstall clean vmlinux
+.PHONY: all deps check check-unit check-install check-man check-ctl check-rocksdb check-vm check-deb deb demo bench bench-rocksdb bench-dispatch bench-ctl bench-handover install uninstall clean vmlinux
 all: $(PROGS)
 
 deps:
@@ -257,6 +257,13 @@ check-vm: all
 bench: deps
 	$(Q)$(MAKE) all
 	$(Q)tests/bench/run.sh
+
+# RocksDB GETs and SCANs (issue 12): EEVDF, EEVDF with SCANs at nice 19 or
+# SCHED_IDLE, shinjuku without and with QoS and --switch-all, in one VM boot
+# (BENCH_* variables: tests/bench/rocksdb.sh) -> results/rocksdb.md
+bench-rocksdb: deps
+	$(Q)$(MAKE) all
+	$(Q)tests/bench/rocksdb-run.sh
 
 bench-dispatch: all
 	$(Q)tests/vm/run --native-ok -- tests/bench/dispatch-cost.sh

@@ -23,7 +23,7 @@ struct rk_db {
 	uint32_t keys;
 };
 
-static uint64_t class_changes, class_ns;
+static uint64_t class_changes[2], class_ns[2];	/* by the class taken */
 
 uint64_t rk_cpu_ns(void)
 {
@@ -300,15 +300,36 @@ int rk_set_class(const struct rk_db *d, enum rk_class cls)
 	case RK_LOWER_NONE:
 		break;
 	}
-	__atomic_add_fetch(&class_ns, mono_ns() - t, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&class_changes, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&class_ns[cls], mono_ns() - t, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&class_changes[cls], 1, __ATOMIC_RELAXED);
 	if (!err)
 		cur_class = cls;
 	return err;
 }
 
-void rk_class_stats(uint64_t *changes, uint64_t *ns)
+void rk_class_stats(enum rk_class cls, uint64_t *changes, uint64_t *ns)
 {
-	*changes = __atomic_load_n(&class_changes, __ATOMIC_RELAXED);
-	*ns = __atomic_load_n(&class_ns, __ATOMIC_RELAXED);
+	*changes = __atomic_load_n(&class_changes[cls], __ATOMIC_RELAXED);
+	*ns = __atomic_load_n(&class_ns[cls], __ATOMIC_RELAXED);
+}
+
+int rk_warm(struct rk_db *d)
+{
+	rocksdb_iterator_t *it = rocksdb_create_iterator(d->db, d->ro);
+	uint64_t h = RK_FNV_INIT;
+	char *e = NULL;
+
+	for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+		size_t vlen;
+		const char *v = rocksdb_iter_value(it, &vlen);
+
+		h = rk_fnv(h, v, vlen ? 1 : 0);	/* one byte of each: the page is mapped */
+	}
+	rocksdb_iter_get_error(it, &e);
+	rocksdb_iter_destroy(it);
+	if (e) {
+		rocksdb_free(e);
+		return -1;
+	}
+	return h == 0;	/* never: keeps the reads */
 }

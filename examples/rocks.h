@@ -112,7 +112,13 @@ void rk_pad(uint64_t since, uint64_t ns);
  */
 int rk_set_class(const struct rk_db *db, enum rk_class cls);
 
-/* Class changes so far, and the time spent in them (all threads). */
-void rk_class_stats(uint64_t *changes, uint64_t *ns);
+/* Changes to class cls so far (RK_SCAN: lowered, RK_GET: raised back), and
+ * the wall time spent in them (all threads; a lowered worker's call returns
+ * when it gets a CPU at its new rank). */
+void rk_class_stats(enum rk_class cls, uint64_t *changes, uint64_t *ns);
+
+/* Read every value once (the file's pages mapped, so that the measured
+ * GETs do not fault them in). 0 or -1. */
+int rk_warm(struct rk_db *db);
 
 #endif
