@@ -37,6 +37,7 @@ if [[ -n ${PLOT:-} ]]; then
   thr=$(results | awk '{ for (i = 2; i <= NF; i++) if ($i ~ /^get_us=/) { split($i, a, "="); t = 20 * a[2] / 1000 } } END { print t }')
   have=''
   for p in $ORDER; do grep -q "^$p " "$dat" && have+=" $p"; done
+  have_real=${have/ ideal/}	# the simulator runs no SCANs
   gnuplot <<GP
 set terminal pngcairo size 1200,520 noenhanced
 set output "$PLOT"
@@ -57,7 +58,7 @@ set title "SCANs done within the trace, per second"
 set ylabel "SCANs / s"
 unset logscale y
 set yrange [0:*]
-plot for [p in "${have# }"] "< grep '^".p." ' $dat" using 2:4 with linespoints lc rgb col(p) title p
+plot for [p in "${have_real# }"] "< grep '^".p." ' $dat" using 2:4 with linespoints lc rgb col(p) title p
 unset multiplot
 GP
 fi
