@@ -122,9 +122,9 @@ END {
   }
   print ""
   print "## Every run\n"
-  print "SCAN/s: SCANs completed within the trace, per second of trace; SCAN CPU: the CPU time they used. class changes: a worker lowering itself for a SCAN or raising itself back (shj_set_qos, setpriority, sched_setscheduler), per request, and the mean time of one. over pad: GETs whose real work took longer than their padded service time. BPF ns: shinjukud --prog-stats, the sum over its programs of runs x mean ns, per request."
+  print "SCAN/s: SCANs completed within the trace, per second of trace; SCAN CPU: the CPU time they used. class changes: a worker lowering itself for a SCAN or raising itself back (shj_set_qos, setpriority, sched_setscheduler), per request, and the mean wall time of a lowering (it returns once the worker has a CPU at its new rank: part of the SCAN's wait) and of a raising. over pad: GETs whose real work took longer than their padded service time. BPF ns: shinjukud --prog-stats, the sum over its programs of runs x mean ns, per request."
   print ""
-  print "| policy | seed | load | GET p50 ms | GET p99 ms | GET p99.9 ms | SCAN p99 ms | SCAN/s | SCAN CPU ms | switches / irqs per request | class changes per request (us each) | over pad | BPF ns per request |"
+  print "| policy | seed | load | GET p50 ms | GET p99 ms | GET p99.9 ms | SCAN p99 ms | SCAN/s | SCAN CPU ms | switches / irqs per request | class changes per request (lower / raise us) | over pad | BPF ns per request |"
   print "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   for (i = 1; i <= n; i++) {
     if (bad[i] != "" && v[i, "short_p99_us"] == "") {
@@ -137,7 +137,7 @@ END {
       f(v[i, "short_p50_us"]), f(v[i, "short_p99_us"]), f(v[i, "short_p999_us"]), f(v[i, "long_p99_us"]),
       (v[i, "scan_per_s"] != "" ? v[i, "scan_per_s"] : "-"), (v[i, "scan_cpu_ms"] != "" ? v[i, "scan_cpu_ms"] : "-"),
       (v[i, "switches_per_req"] != "" ? sprintf("%.1f / %.1f", v[i, "switches_per_req"], v[i, "irqs_per_req"]) : "-"),
-      (v[i, "class_changes_per_req"] != "" ? sprintf("%.3f (%.0f)", v[i, "class_changes_per_req"], v[i, "class_change_us"]) : "-"),
+      (v[i, "class_changes_per_req"] != "" ? sprintf("%.3f (%.0f / %.0f)", v[i, "class_changes_per_req"], v[i, "class_lower_us"], v[i, "class_raise_us"]) : "-"),
       (v[i, "over_pad"] != "" && v[i, "short_n"] > 0 ? sprintf("%.1f%%", 100 * v[i, "over_pad"] / v[i, "short_n"]) : "-"),
       (v[i, "bpf_ns"] != "" && reqs ? sprintf("%.0f", v[i, "bpf_ns"] / reqs) : "-")
   }
