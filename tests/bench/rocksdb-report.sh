@@ -122,7 +122,7 @@ END {
   }
   print ""
   print "## Every run\n"
-  print "SCAN/s: SCANs completed within the trace, per second of trace; SCAN CPU: the CPU time they used. class changes: a worker lowering itself for a SCAN or raising itself back (shj_set_qos, setpriority, sched_setscheduler), per request, and the mean wall time of a lowering (it returns once the worker has a CPU at its new rank: part of the SCAN's wait) and of a raising. over pad: GETs whose real work took longer than their padded service time. BPF ns: shinjukud --prog-stats, the sum over its programs of runs x mean ns, per request."
+  print "SCAN/s: SCANs completed within the trace, per second of trace; SCAN CPU: the CPU time they used. class changes: a worker lowering itself for a SCAN or raising itself back (shj_set_qos, setpriority, sched_setscheduler), per request, and the mean wall time of a lowering (it returns once the worker has a CPU at its new rank: part of the wait of the SCAN) and of a raising. over pad: GETs whose real work took longer than their padded service time. BPF ns: shinjukud --prog-stats, the sum over its programs of runs x mean ns, per request."
   print ""
   print "| policy | seed | load | GET p50 ms | GET p99 ms | GET p99.9 ms | SCAN p99 ms | SCAN/s | SCAN CPU ms | switches / irqs per request | class changes per request (lower / raise us) | over pad | BPF ns per request |"
   print "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
