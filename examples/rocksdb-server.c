@@ -174,6 +174,7 @@ static const char *parse(char *msg, struct slot *s)
 {
 	char *save, *id, *op, *key, *extra;
 
+	s->id[0] = '\0';	/* the slot's last request had one */
 	id = strtok_r(msg, " ", &save);
 	if (!id)
 		return "empty request";
@@ -419,7 +420,6 @@ int main(int argc, char **argv)
 		}
 		if ((why = parse(msg, s))) {
 			error_reply(&from, s->id[0] ? s->id : NULL, why);
-			s->id[0] = '\0';
 			continue;
 		}
 		s->from = from;
