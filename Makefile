@@ -46,14 +46,15 @@ CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
 DAEMON_OBJS := $(addprefix $(B)/obj/shinjukud/,shinjukud.o server.o tasks.o notify.o) $(B)/obj/proto/proto.o
 LIB_OBJS := $(addprefix $(B)/obj/libshinjuku/,shinjuku.o conn.o proto.o)
-EXAMPLES := $(B)/bin/echo-server $(B)/bin/echo-client $(B)/bin/loadgen
+EXAMPLES := $(B)/bin/echo-server $(B)/bin/echo-client $(B)/bin/loadgen \
+	$(B)/bin/rocksdb-server $(B)/bin/rocksdb-client
 UNIT_TESTS := $(B)/tests/test_proto $(B)/tests/test_lib $(B)/tests/test_tasks \
 	$(B)/tests/test_server $(B)/tests/test_workers $(B)/tests/test_notify
 TEST_TOOLS := $(B)/tests/shj-spin $(B)/tests/shj-try $(B)/tests/ctl-speed $(B)/tests/ctl-scale $(B)/tests/handover \
 	$(B)/tests/shj-notify-listen
 PROGS := $(B)/bin/shinjukud $(B)/bin/shjctl $(LIB_SO) $(EXAMPLES) $(UNIT_TESTS) $(TEST_TOOLS)
 
-.PHONY: all deps check check-unit check-install check-man check-ctl check-fuzz check-asan asan-build check-vm check-kernels check-deb deb demo bench bench-dispatch bench-ctl bench-handover install uninstall clean vmlinux
+.PHONY: all deps check check-unit check-install check-man check-ctl check-fuzz check-asan asan-build check-rocksdb check-vm check-kernels check-deb deb demo bench bench-rocksdb bench-dispatch bench-ctl bench-handover install uninstall clean vmlinux
 all: $(PROGS)
 
 deps:
@@ -131,17 +132,28 @@ SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
 # --- examples and tests (run from the tree: rpath to build/lib) -----------
 LINK_LIB = -L$(B)/lib -lshinjuku -Wl,-rpath,'$$ORIGIN/../lib'
 
-$(B)/bin/loadgen: examples/loadgen.c examples/workers.c examples/workers.h libshinjuku/shinjuku.h $(LIB_SO) $(B)/lib/$(LIB_SONAME)
+$(B)/bin/loadgen: examples/loadgen.c examples/workers.c examples/workers.h examples/rocks.c examples/rocks.h libshinjuku/shinjuku.h $(LIB_SO) $(B)/lib/$(LIB_SONAME)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -Ilibshinjuku examples/loadgen.c examples/workers.c \
-		$(LINK_LIB) -pthread -lm -o $@
+		examples/rocks.c $(LINK_LIB) -lrocksdb -pthread -lm -o $@
 
 $(B)/bin/echo-server: examples/echo-server.c examples/workers.c examples/workers.h libshinjuku/shinjuku.h $(LIB_SO) $(B)/lib/$(LIB_SONAME)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -Ilibshinjuku examples/echo-server.c examples/workers.c \
 		$(LINK_LIB) -pthread -o $@
+
+$(B)/bin/rocksdb-server: examples/rocksdb-server.c examples/rocks.c examples/rocks.h examples/workers.c examples/workers.h libshinjuku/shinjuku.h $(LIB_SO) $(B)/lib/$(LIB_SONAME)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 -Ilibshinjuku examples/rocksdb-server.c examples/rocks.c \
+		examples/workers.c $(LINK_LIB) -lrocksdb -pthread -o $@
+
+$(B)/bin/rocksdb-client: examples/rocksdb-client.c examples/rocks.h
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -std=gnu11 $< -o $@
 
 $(B)/bin/%: examples/%.c libshinjuku/shinjuku.h $(LIB_SO) $(B)/lib/$(LIB_SONAME)
 	$(call msg,CC,$@)
@@ -247,6 +259,7 @@ check: deps
 	$(Q)$(MAKE) check-ctl
 	$(Q)$(MAKE) check-fuzz
 	$(Q)$(MAKE) check-asan
+	$(Q)$(MAKE) check-rocksdb
 	$(Q)$(MAKE) check-deb
 	$(Q)$(MAKE) check-vm
 
@@ -281,6 +294,12 @@ asan-build: $(UNIT_TESTS) $(B)/tests/shj-try $(B)/bin/shinjukud $(B)/bin/shjctl
 # sched_ext (its kernel is the one there is).
 CHECK_KERNELS ?= 7.3 6.12
 ALL_KERNELS = $(shell scripts/fetch-kernel --list)
+
+# rocksdb-server through its UDP front end, on the host (the kernel's own
+# scheduler; check-vm runs it under shinjuku)
+check-rocksdb: all
+	$(Q)tests/rocksdb/run.sh
+
 check-vm: all
 	$(Q)scripts/check-kernels $(CHECK_KERNELS)
 
@@ -294,6 +313,13 @@ check-kernels: all
 bench: deps
 	$(Q)$(MAKE) all
 	$(Q)tests/bench/run.sh
+
+# RocksDB GETs and SCANs (issue 12): EEVDF, EEVDF with SCANs at nice 19 or
+# SCHED_IDLE, shinjuku without and with QoS and --switch-all, in one VM boot
+# (BENCH_* variables: tests/bench/rocksdb.sh) -> results/rocksdb.md
+bench-rocksdb: deps
+	$(Q)$(MAKE) all
+	$(Q)tests/bench/rocksdb-run.sh
 
 bench-dispatch: all
 	$(Q)tests/vm/run --native-ok -- tests/bench/dispatch-cost.sh

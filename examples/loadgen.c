@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include <shinjuku.h>
+#include "rocks.h"
 #include "workers.h"
 
 enum dist { D_FIXED, D_EXP, D_BIMODAL };
@@ -41,22 +42,29 @@ static struct {
 	unsigned long seed;
 	enum dist dist;
 	const char *label;
+	int rocksdb;		/* --app rocksdb: short = GET, long = SCAN */
+	struct rk_opts db;
 } opt = {
 	.load = 0.5, .secs = 10, .short_us = 500, .long_us = 50000,
 	.long_frac = 0.005, .quantum_us = 500, .cpus = 2, .workers = 16,
 	.shinjuku = 1, .seed = 1, .dist = D_BIMODAL, .label = "", .dispatcher_qos = -1,
+	.db = { .dir = "/dev/shm/shj-rocksdb", .value_len = 100, .scan_keys = 1000 },
 };
 
 struct req {
 	double arrival_us, service_us, done_us;
 	double submit_us, begin_us;	/* replay: handed to the pool, begun by a worker */
 	int is_long;
+	uint64_t work_ns, cpu_ns;	/* --app rocksdb: the real work's CPU; all of it */
+	int failed;			/* --app rocksdb: not found, or an error */
 };
 
 static struct req *reqs;
 static size_t nreqs;
 static struct timespec t0;
 static unsigned long long ctxt_n, intr_n;	/* replay: during it, system-wide */
+static struct rk_db *db;			/* --app rocksdb */
+static double warm_s;				/* --app rocksdb: rk_warm() took */
 
 static double now_us(void)
 {
@@ -212,19 +220,59 @@ static void on_done(void *ctx, uint64_t id)
 	reqs[id].done_us = now_us();
 }
 
+/* --app rocksdb: request id's key, the same for every policy of a seed */
+static uint32_t key_of(uint64_t id)
+{
+	uint64_t x = (id + 1) * 0x9E3779B97F4A7C15ULL ^ opt.seed * 0xBF58476D1CE4E5B9ULL;
+
+	x ^= x >> 31;
+	x *= 0x94D049BB133111EBULL;
+	x ^= x >> 29;
+	return (uint32_t)(x % rk_keys(db));
+}
+
+/* --app rocksdb: a worker begins request id: a GET or a SCAN, at its class,
+ * padded to its service time of CPU (the pool's own spin is 0) */
+static void rocks_begin(void *ctx, uint64_t id)
+{
+	struct req *r = &reqs[id];
+	char key[RK_KEY_LEN + 1], val[RK_VALUE_MAX], last[RK_KEY_LEN + 1];
+	uint64_t t0, sum;
+	int n;
+
+	r->begin_us = now_us();
+	t0 = rk_cpu_ns();
+	if (rk_set_class(db, r->is_long ? RK_SCAN : RK_GET))
+		r->failed = 1;
+	rk_key(key, key_of(id));
+	n = r->is_long ? rk_scan(db, key, last, &sum) : rk_get(db, key, val);
+	if (n <= 0)
+		r->failed = 1;
+	r->work_ns = rk_cpu_ns() - t0;
+	rk_pad(t0, (uint64_t)(r->service_us * 1e3));
+	r->cpu_ns = rk_cpu_ns() - t0;
+}
+
+static void rocks_done(void *ctx, uint64_t id)
+{
+	reqs[id].done_us = now_us();
+	if (rk_set_class(db, RK_GET))
+		reqs[id].failed = 1;
+}
+
 static int replay(void)
 {
 	struct wk_config cfg = {
 		.workers = opt.workers, .qos = opt.qos,
 		.wait = opt.spin ? WK_SPIN : WK_BLOCK, .shinjuku = opt.shinjuku,
-		.begin = on_begin,
+		.begin = opt.rocksdb ? rocks_begin : on_begin,
 	};
 	struct wk_pool *pool;
 	double deadline, next_progress = 1e6;
 	size_t i, done;
 	int err;
 
-	err = wk_start(&pool, &cfg, on_done, NULL);
+	err = wk_start(&pool, &cfg, opt.rocksdb ? rocks_done : on_done, NULL);
 	if (err) {
 		fprintf(stderr, "loadgen: cannot start the workers: %s\n", shj_strerror(err));
 		return 1;
@@ -257,7 +305,7 @@ static int replay(void)
 			clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
 		}
 		reqs[i].submit_us = now_us();
-		if (wk_submit(pool, i, (uint64_t)(reqs[i].service_us * 1e3))) {
+		if (wk_submit(pool, i, opt.rocksdb ? 0 : (uint64_t)(reqs[i].service_us * 1e3))) {
 			fprintf(stderr, "loadgen: the pending queue overflowed\n");
 			break;
 		}
@@ -360,6 +408,60 @@ static void report_class(const char *cls, int is_long, int first)
 	free(lat);
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* one " name=value" (or ",\"name\":value") */
+static void field(const char *name, double v, int decimals)
+{
+	printf(opt.json ? ",\"%s\":%.*f" : " %s=%.*f", name, decimals, v);
+}
+
+/* --app rocksdb: the real work's CPU per class (p50, p99), how many
+ * requests it took past their padded service time, failures, the SCANs
+ * done within the trace's length (per second, and the CPU they got), and
+ * what the workers' class changes cost */
+static void report_rocks(void)
+{
+	uint64_t *w = malloc(sizeof(*w) * (nreqs + 1)), changes[2], ns[2], scan_cpu = 0;
+	size_t i, n, over = 0, failed = 0, scans_in = 0;
+	int cls;
+
+	for (cls = 0; cls < 2; cls++) {
+		for (n = 0, i = 0; i < nreqs; i++)
+			if (reqs[i].is_long == cls)
+				w[n++] = reqs[i].work_ns;
+		qsort(w, n, sizeof(*w), cmp_u64);
+		field(cls ? "scan_work_p50_us" : "get_work_p50_us", n ? w[(n - 1) / 2] / 1e3 : 0, 1);
+		field(cls ? "scan_work_p99_us" : "get_work_p99_us",
+		      n ? w[(size_t)((double)(n - 1) * 0.99)] / 1e3 : 0, 1);
+	}
+	for (i = 0; i < nreqs; i++) {
+		over += reqs[i].work_ns > reqs[i].service_us * 1e3;
+		failed += reqs[i].failed;
+		if (reqs[i].is_long && reqs[i].done_us <= opt.secs * 1e6) {
+			scans_in++;
+			scan_cpu += reqs[i].cpu_ns;
+		}
+	}
+	rk_class_stats(RK_SCAN, &changes[0], &ns[0]);
+	rk_class_stats(RK_GET, &changes[1], &ns[1]);
+	field("over_pad", (double)over, 0);
+	field("failed_reqs", (double)failed, 0);
+	field("scans_in_trace", (double)scans_in, 0);
+	field("scan_per_s", (double)scans_in / opt.secs, 1);
+	field("scan_cpu_ms", scan_cpu / 1e6, 1);
+	field("class_changes_per_req", nreqs ? (double)(changes[0] + changes[1]) / (double)nreqs : 0, 3);
+	field("class_lower_us", changes[0] ? ns[0] / 1e3 / (double)changes[0] : 0, 1);
+	field("class_raise_us", changes[1] ? ns[1] / 1e3 / (double)changes[1] : 0, 1);
+	field("warm_s", warm_s, 1);
+	free(w);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -387,13 +489,31 @@ static void usage(FILE *f)
 "      --label TEXT      copied into the output\n"
 "      --json            one JSON object instead of name=value\n"
 "      --progress        a progress line on stderr\n"
-"  -h, --help\n", WK_MAX_WORKERS);
+"  -h, --help\n"
+"\n"
+"  --app rocksdb         the workers serve RocksDB requests (examples/rocks.c):\n"
+"                        a short request is a GET of a random key, a long one\n"
+"                        a SCAN from one, each padded to its service time of\n"
+"                        CPU (if its real work takes longer, it counts in\n"
+"                        over_pad); the workers are at --qos, a SCAN lowers\n"
+"                        its worker while it runs (--scan-class); every value\n"
+"                        is read once before (warm_s)\n"
+"      --db DIR          the database (default /dev/shm/shj-rocksdb; made if\n"
+"                        absent, as rocksdb-server makes it)\n"
+"      --keys N          its keys (default: what it holds; %u to make)\n"
+"      --value-size B    its value size (default 100)\n"
+"      --scan-keys K     keys a SCAN reads (default 1000)\n"
+"      --scan-class C    none (default), qos (shinjuku level --scan-qos),\n"
+"                        nice (nice 19) or idle (SCHED_IDLE)\n"
+"      --scan-qos L      a SCAN's level under --scan-class qos (default 0)\n",
+	WK_MAX_WORKERS, RK_DEFAULT_KEYS);
 }
 
 int main(int argc, char **argv)
 {
 	enum { O_SHORT = 256, O_LONG, O_FRAC, O_SPIN, O_NOSHJ, O_QOS, O_SIM, O_QUANTUM,
-	       O_LABEL, O_JSON, O_PROGRESS, O_DQOS, O_OVERHEAD };
+	       O_LABEL, O_JSON, O_PROGRESS, O_DQOS, O_OVERHEAD, O_APP, O_DB, O_KEYS, O_VLEN,
+	       O_SCANK, O_SCLASS, O_SCANQ };
 	static const struct option lo[] = {
 		{ "load", 1, NULL, 'l' }, { "cpus", 1, NULL, 'c' }, { "secs", 1, NULL, 't' },
 		{ "dist", 1, NULL, 'd' }, { "short-us", 1, NULL, O_SHORT },
@@ -405,11 +525,15 @@ int main(int argc, char **argv)
 		{ "quantum-us", 1, NULL, O_QUANTUM }, { "overhead-us", 1, NULL, O_OVERHEAD },
 		{ "label", 1, NULL, O_LABEL },
 		{ "json", 0, NULL, O_JSON }, { "progress", 0, NULL, O_PROGRESS },
+		{ "app", 1, NULL, O_APP }, { "db", 1, NULL, O_DB }, { "keys", 1, NULL, O_KEYS },
+		{ "value-size", 1, NULL, O_VLEN }, { "scan-keys", 1, NULL, O_SCANK },
+		{ "scan-class", 1, NULL, O_SCLASS }, { "scan-qos", 1, NULL, O_SCANQ },
 		{ "help", 0, NULL, 'h' }, { 0 }
 	};
 	double elapsed_us = 0;
-	char *end;
+	char *end, err[512];
 	int c, rc = 0;
+	long keys = 0;
 
 	while ((c = getopt_long(argc, argv, "l:c:t:d:s:w:h", lo, NULL)) != -1) {
 		errno = 0;
@@ -439,6 +563,23 @@ int main(int argc, char **argv)
 		case O_LABEL: opt.label = optarg; break;
 		case O_JSON: opt.json = 1; break;
 		case O_PROGRESS: opt.progress = 1; break;
+		case O_APP:
+			if (strcmp(optarg, "rocksdb"))
+				goto bad;
+			opt.rocksdb = 1;
+			break;
+		case O_DB: opt.db.dir = optarg; break;
+		case O_KEYS: keys = strtol(optarg, &end, 10); break;
+		case O_VLEN: opt.db.value_len = (int)strtol(optarg, &end, 10); break;
+		case O_SCANK: opt.db.scan_keys = (int)strtol(optarg, &end, 10); break;
+		case O_SCLASS:
+			if (!strcmp(optarg, "none")) opt.db.lower = RK_LOWER_NONE;
+			else if (!strcmp(optarg, "qos")) opt.db.lower = RK_LOWER_QOS;
+			else if (!strcmp(optarg, "nice")) opt.db.lower = RK_LOWER_NICE;
+			else if (!strcmp(optarg, "idle")) opt.db.lower = RK_LOWER_IDLE;
+			else goto bad;
+			break;
+		case O_SCANQ: opt.db.scan_qos = (int)strtol(optarg, &end, 10); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 1;
 		}
@@ -451,7 +592,12 @@ int main(int argc, char **argv)
 	    opt.workers > WK_MAX_WORKERS || opt.qos < 0 ||
 	    opt.qos >= SHJ_QOS_LEVELS_MAX || opt.dispatcher_qos < -1 ||
 	    opt.dispatcher_qos >= SHJ_QOS_LEVELS_MAX || opt.quantum_us <= 0 ||
-	    opt.overhead_us < 0 || (opt.overhead_us > 0 && !opt.simulate)) {
+	    opt.overhead_us < 0 || (opt.overhead_us > 0 && !opt.simulate) ||
+	    keys < 0 || keys > RK_KEYS_MAX || opt.db.value_len < 11 ||
+	    opt.db.value_len > RK_VALUE_MAX || opt.db.scan_keys < 1 || opt.db.scan_qos < 0 ||
+	    opt.db.scan_qos >= SHJ_QOS_LEVELS_MAX ||
+	    (opt.rocksdb && (opt.simulate || opt.dist != D_BIMODAL)) ||
+	    (opt.db.lower == RK_LOWER_QOS && !opt.shinjuku)) {
 		fprintf(stderr, "loadgen: a value is out of range\n");
 		usage(stderr);
 		return 1;
@@ -459,6 +605,21 @@ int main(int argc, char **argv)
 	if (make_trace()) {
 		fprintf(stderr, "loadgen: out of memory\n");
 		return 1;
+	}
+	if (opt.rocksdb) {
+		opt.db.keys = (uint32_t)keys;
+		opt.db.get_qos = opt.qos;
+		if (rk_open(&db, &opt.db, opt.progress ? stderr : NULL, err, sizeof(err))) {
+			fprintf(stderr, "loadgen: %s\n", err);
+			return 1;
+		}
+		/* outside the measurement: every value read once */
+		warm_s = now_us();
+		if (rk_warm(db)) {
+			fprintf(stderr, "loadgen: %s: reading the database failed\n", opt.db.dir);
+			return 1;
+		}
+		warm_s = (now_us() - warm_s) / 1e6;
 	}
 	if (opt.simulate) {
 		simulate();
@@ -486,6 +647,10 @@ int main(int argc, char **argv)
 	report_class("short", 0, 1);
 	if (opt.dist == D_BIMODAL)
 		report_class("long", 1, 0);
+	if (opt.rocksdb) {
+		report_rocks();
+		rk_close(db);
+	}
 	printf(opt.json ? "}\n" : "\n");
 	free(reqs);
 	return 0;

@@ -912,6 +912,38 @@ test_private_checkout() {
     grep -qx '3 passed, 0 failed, 0 skipped' <<<"$out"
 }
 
+# rocksdb-server under shinjuku: its workers registered at the GET level
+# (1); a SCAN lowers its worker to level 0 through shj_set_qos() and raises
+# it back when done -- two level changes per SCAN in the daemon's marks
+# (blocking workers send no idle/runnable marks), every worker at level 1
+# afterwards; 300 GETs and SCANs of known keys all right (rocksdb-client
+# checks each value), a bad request answered with an error, SIGTERM.
+test_rocksdb_server_under_shinjuku() {
+  local tid n=0 rc marks db=(--keys 5000 --value-size 60 --scan-keys 200)
+  start_daemon "$T/d.log" || return
+  start_echo "$T/r.log" $B/rocksdb-server -p 0 -w 3 --db "$T/db" "${db[@]}" --scan-us 20000 || return
+  for tid in $(worker_tids "$T/r.log"); do
+    check "worker $tid policy, want 7" test "$(sched_field "$echo_pid" "$tid" policy)" = 7
+    n=$((n + 1))
+  done
+  check "saw $n workers, want 3" test $n = 3
+  $B/rocksdb-client -p "$echo_port" "${db[@]}" 300 >"$T/c.log" 2>&1
+  check "rocksdb-client: $(tail -n 5 "$T/c.log")" grep -q '300/300 replies right' "$T/c.log"
+  $B/rocksdb-client -p "$echo_port" --raw '1 PUT k000000001' >"$T/bad" 2>&1
+  check "a bad request: $(cat "$T/bad")" grep -qx '1 ERR unknown operation.*' "$T/bad"
+  $B/shjctl list >"$T/list"
+  sed 's/^/  /' "$T/list"
+  for tid in $(worker_tids "$T/r.log"); do
+    check "worker $tid back at level 1 after its SCANs" \
+      grep -q . <(awk -v t="$tid" '$1 == t && $4 == 1' "$T/list")
+  done
+  marks=$($B/shjctl stats | sed -n 's/^marks=//p')
+  check "marks=$marks: want 2 level changes for each of 30 SCANs" test "${marks:-0}" -ge 60
+  kill -TERM "$echo_pid"; wait "$echo_pid"; rc=$?
+  check "rocksdb-server exit $rc after SIGTERM, want 0" test $rc = 0
+  stop_daemon
+}
+
 echo "kernel: $(uname -r)"
 all_tests=(test_kernel_has_sched_ext test_kernel_fallbacks test_daemon_rejects_bad_usage
   test_no_daemon_fails_fast test_attach_and_detach test_second_daemon_refused
@@ -928,7 +960,7 @@ all_tests=(test_kernel_has_sched_ext test_kernel_fallbacks test_daemon_rejects_b
   test_restart_refusal_reported test_oneway_loss_reported
   test_no_user_blocks_the_daemon test_sigterm_under_flood test_garbage_flood
   test_loadgen_smoke test_service_exec_start test_private_checkout
-  test_stress_no_ejection)
+  test_stress_no_ejection test_rocksdb_server_under_shinjuku)
 # usage: run.sh [TEST...]   (default: all, in this order)
 (($#)) || set -- "${all_tests[@]}"
 for t in "$@"; do
