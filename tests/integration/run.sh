@@ -653,7 +653,7 @@ test_client_survives_daemon_restart() {
   check "registered twice after the restart: $(tail -n 3 "$T/a.log")" \
     grep -q '^register self 0 -> -EEXIST$' "$T/a.log"
   check "policy after the restart, want 7" test "$(sched_field "$pid" "$pid" policy)" = 7
-  check "ext.enabled after the restart, want 1" test "$(sched_field "$pid" "$pid" ext.enabled)" = 1
+  ext_enabled_is "$pid" "$pid" 1 "ext.enabled after the restart, want 1"
 }
 
 # A restart is invisible to an application (as uid 1001): 8 registered
@@ -684,8 +684,7 @@ test_restart_invisible() {
   echo "  after the restart: $(levels_marks "$pid")"
   for tid in $(spawned_tids "$T/a.log"); do
     check "thread $tid policy after the restart, want 7" test "$(sched_field "$pid" "$tid" policy)" = 7
-    check "thread $tid ext.enabled after the restart, want 1" \
-      test "$(sched_field "$pid" "$tid" ext.enabled)" = 1
+    ext_enabled_is "$pid" "$tid" 1 "thread $tid ext.enabled after the restart, want 1"
   done
   sed 's/^/  /' "$T/a.log"
 }
