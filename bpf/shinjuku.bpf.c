@@ -642,7 +642,8 @@ void BPF_STRUCT_OPS(shinjuku_stopping, struct task_struct *p, bool runnable)
 		u64 ran = since(shj_now(), rt->last_ran);
 
 		account(rt, ran);
-		rt->vtime += ran * 100 / (p->scx.weight ? p->scx.weight : 100);
+		if (cc->rank == RANK_BG)	/* its order there (enqueue) */
+			rt->vtime += ran * 100 / (p->scx.weight ? p->scx.weight : 100);
 		rt->last_ran = 0;
 	}
 	cc->rank = RANK_NONE;
@@ -653,14 +654,10 @@ void BPF_STRUCT_OPS(shinjuku_stopping, struct task_struct *p, bool runnable)
 /* How long the head of rank's queue has waited (0 if none). */
 static u64 head_waited(s32 rank, u64 now)
 {
-	struct task_struct *q;
+	struct task_struct *q = shj_dsq_peek((u64)rank);
+	struct shj_rt *rt = q ? bpf_task_storage_get(&shj_rt, q, NULL, 0) : NULL;
 
-	bpf_for_each(scx_dsq, q, (u64)rank, 0) {
-		struct shj_rt *rt = bpf_task_storage_get(&shj_rt, q, NULL, 0);
-
-		return rt && rt->enq_at ? since(now, rt->enq_at) : 0;
-	}
-	return 0;
+	return rt && rt->enq_at ? since(now, rt->enq_at) : 0;
 }
 
 /*
