@@ -337,16 +337,22 @@ static int check_kernel(void)
 	}
 	btf = btf__load_vmlinux_btf();
 	err = libbpf_get_error(btf);
-	if (err || btf__find_by_name_kind(btf, "sched_ext_ops", BTF_KIND_STRUCT) < 0 ||
+	if (err) {
+		char why[128];
+
+		libbpf_strerror((int)err, why, sizeof(why));
+		logmsg("kernel %s: its BTF (%s) is not valid BTF (libbpf: %s); boot a "
+		       "kernel built with CONFIG_DEBUG_INFO_BTF=y whose BTF matches it",
+		       u.release, KERNEL_BTF, why);
+		return EXIT_ENV;
+	}
+	if (btf__find_by_name_kind(btf, "sched_ext_ops", BTF_KIND_STRUCT) < 0 ||
 	    !(kern.switch_partial = ops_flag(btf, "SCX_OPS_SWITCH_PARTIAL")) ||
 	    (!has_func(btf, "scx_bpf_dsq_move") && !has_func(btf, "scx_bpf_dispatch_from_dsq"))) {
-		logmsg("kernel %s: its BTF (%s) is %s: %s; boot a kernel whose BTF matches it "
-		       "(CONFIG_DEBUG_INFO_BTF=y, 6.12 or later)", u.release, KERNEL_BTF,
-		       err ? "unreadable" : "not a sched_ext kernel's of 6.12 or later",
-		       err ? strerror((int)-err) :
-		       "struct sched_ext_ops, SCX_OPS_SWITCH_PARTIAL or the DSQ move kfuncs are missing");
-		if (!err)
-			btf__free(btf);
+		logmsg("kernel %s: its BTF (%s) is not a sched_ext kernel's of 6.12 or later "
+		       "(struct sched_ext_ops, SCX_OPS_SWITCH_PARTIAL or the DSQ move kfuncs are "
+		       "missing); boot a kernel whose BTF matches it", u.release, KERNEL_BTF);
+		btf__free(btf);
 		return EXIT_ENV;
 	}
 	btf__free(btf);

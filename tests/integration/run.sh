@@ -197,6 +197,40 @@ test_second_daemon_refused() {
   check "state '$(state)', want enabled" state_is enabled
 }
 
+# refused WHAT PATTERN CMD...: CMD, a shinjukud shown a kernel it cannot
+# run on, exits 2 with the reason (PATTERN) and attaches nothing
+refused() {
+  local what=$1 pat=$2 rc; shift 2
+  "$@" >"$T/out" 2>&1; rc=$?
+  check "$what: exit $rc, want 2 ($(cat "$T/out"))" test $rc = 2
+  check "$what: not the reason ($(cat "$T/out"))" grep -q "$pat" "$T/out"
+  check "$what: something attached (state $(state))" state_is disabled
+}
+# faked SETUP: shinjukud in a mount namespace of its own after SETUP (sh)
+faked() {
+  timeout 30 unshare -m --propagation private /bin/sh -c "$1 && exec $PWD/$B/shinjukud"
+}
+
+# The kernels shinjukud refuses, each faked for its process alone: what is
+# read from /sys/kernel covered by a tmpfs or a file bound over it, an old
+# release through the personality that reports 2.6.x (setarch).
+test_kernel_refusals() {
+  refused "PREEMPT_RT" "PREEMPT_RT kernel: not supported" \
+    faked "mount -t tmpfs none /sys/kernel && echo 1 >/sys/kernel/realtime"
+  refused "no sched_ext" "has no sched_ext (CONFIG_SCHED_CLASS_EXT is not set)" \
+    faked "mount -t tmpfs none /sys/kernel"
+  refused "no BTF" "has no BTF" faked "mount -t tmpfs none /sys/kernel/btf"
+  head -c 4096 /dev/urandom >"$T/btf"
+  refused "broken BTF" "its BTF (/sys/kernel/btf/vmlinux) is not valid BTF" \
+    faked "mount --bind $T/btf /sys/kernel/btf/vmlinux"
+  if command -v setarch >/dev/null; then
+    refused "kernel older than 6.12" "is older than 6.12" \
+      timeout 30 setarch "$(uname -m)" --uname-2.6 $B/shinjukud
+  else
+    skip "no setarch here (util-linux): the release cannot be faked"
+  fi
+}
+
 test_echo_workers_run_under_shinjuku() {
   local tid n=0 rc
   start_daemon "$T/d.log" || return
@@ -946,7 +980,7 @@ test_rocksdb_server_under_shinjuku() {
 echo "kernel: $(uname -r)"
 all_tests=(test_kernel_has_sched_ext test_kernel_fallbacks test_daemon_rejects_bad_usage
   test_no_daemon_fails_fast test_attach_and_detach test_second_daemon_refused
-  test_echo_workers_run_under_shinjuku test_unprivileged_client_registers
+  test_kernel_refusals   test_echo_workers_run_under_shinjuku test_unprivileged_client_registers
   test_daemon_sigkill test_round_robin_within_a_level
   test_higher_level_preempts_lower test_lower_level_never_starves
   test_new_request_preempts_long_one test_victim_is_the_lowest_level
