@@ -167,6 +167,8 @@ static void raise_levels_used(u32 n)
 {
 	u32 old = levels_used, i;
 
+	if (old >= n)
+		return;		/* the common case, without setting up a loop */
 	bpf_for(i, 0, 8) {
 		u32 seen;
 
