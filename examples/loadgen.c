@@ -17,7 +17,11 @@
  * (system-wide, /proc/stat: meant for a machine that runs nothing else), and
  * per class the p50 and p99 of the latency's three parts -- late (the
  * dispatcher's wake-up after the arrival time), wait (submission until a
- * worker begins) and run (begin to done, preemptions included).
+ * worker begins) and run (begin to done, preemptions included) -- and,
+ * for the slowest 1 % of short requests (latency above the p99), where
+ * their time went on average: late, pool (queued until a worker took
+ * it), cpu (from then until that worker ran it), run, and of the run the
+ * time not spent on the request's own CPU (preempted).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -54,6 +58,7 @@ static struct {
 struct req {
 	double arrival_us, service_us, done_us;
 	double submit_us, begin_us;	/* replay: handed to the pool, begun by a worker */
+	double taken_us;		/* replay: a worker got it */
 	int is_long;
 	uint64_t work_ns, cpu_ns;	/* --app rocksdb: the real work's CPU; all of it */
 	int failed;			/* --app rocksdb: not found, or an error */
@@ -210,6 +215,11 @@ static void sys_counts(unsigned long long *ctxt, unsigned long long *intr)
 	fclose(f);
 }
 
+static void on_taken(void *ctx, uint64_t id)
+{
+	reqs[id].taken_us = now_us();
+}
+
 static void on_begin(void *ctx, uint64_t id)
 {
 	reqs[id].begin_us = now_us();
@@ -266,6 +276,7 @@ static int replay(void)
 		.workers = opt.workers, .qos = opt.qos,
 		.wait = opt.spin ? WK_SPIN : WK_BLOCK, .shinjuku = opt.shinjuku,
 		.begin = opt.rocksdb ? rocks_begin : on_begin,
+		.taken = on_taken,
 	};
 	struct wk_pool *pool;
 	double deadline, next_progress = 1e6;
@@ -375,6 +386,47 @@ static size_t class_spans(double *lat, int is_long, char part)
 
 #define P(q) (n ? lat[(size_t)((double)(n - 1) * (q))] : 0)
 
+/* one " name=value" (or ",\"name\":value") */
+static void field(const char *name, double v, int decimals)
+{
+	printf(opt.json ? ",\"%s\":%.*f" : " %s=%.*f", name, decimals, v);
+}
+
+/* Where the time of the class's slowest 1 % went (latency at or above its
+ * p99), in means: " cls_slow_n=.. cls_slow_late_us=.. _pool_us _cpu_us
+ * _run_us _preempted_us" (lat: scratch for nreqs values). */
+static void slow_parts(const char *cls, double *lat, int is_long)
+{
+	static const char *const names[] = { "late", "pool", "cpu", "run", "preempted" };
+	double sum[5] = { 0 }, p99;
+	size_t i, n = class_spans(lat, is_long, 0), k, slow = 0;
+	char name[64];
+
+	if (!n)
+		return;
+	p99 = P(0.99);
+	for (i = 0; i < nreqs; i++) {
+		const struct req *r = &reqs[i];
+		double run = r->done_us - r->begin_us, served;
+
+		if (r->is_long != is_long || span(r, 0) < p99)
+			continue;
+		served = opt.rocksdb ? r->cpu_ns / 1e3 : r->service_us;
+		sum[0] += r->submit_us - r->arrival_us;
+		sum[1] += r->taken_us - r->submit_us;
+		sum[2] += r->begin_us - r->taken_us;
+		sum[3] += run;
+		sum[4] += run > served ? run - served : 0;
+		slow++;
+	}
+	snprintf(name, sizeof(name), "%s_slow_n", cls);
+	field(name, (double)slow, 0);
+	for (k = 0; k < 5; k++) {
+		snprintf(name, sizeof(name), "%s_slow_%s_us", cls, names[k]);
+		field(name, slow ? sum[k] / (double)slow : 0, 1);
+	}
+}
+
 /* one class: " cls_n=.. cls_p50_us=.. ..."; after a replay also the p50 and
  * p99 of each part of the latency (cls_late_*, cls_wait_*, cls_run_*) */
 static void report_class(const char *cls, int is_long, int first)
@@ -403,6 +455,8 @@ static void report_class(const char *cls, int is_long, int first)
 			printf(" %s_%s_p50_us=%.1f %s_%s_p99_us=%.1f",
 			       cls, part_name[k], P(0.5), cls, part_name[k], P(0.99));
 	}
+	if (!opt.simulate && !is_long)
+		slow_parts(cls, lat, is_long);
 	if (opt.json)
 		putchar('}');
 	free(lat);
@@ -413,12 +467,6 @@ static int cmp_u64(const void *a, const void *b)
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 
 	return x < y ? -1 : x > y;
-}
-
-/* one " name=value" (or ",\"name\":value") */
-static void field(const char *name, double v, int decimals)
-{
-	printf(opt.json ? ",\"%s\":%.*f" : " %s=%.*f", name, decimals, v);
 }
 
 /* --app rocksdb: the real work's CPU per class (p50, p99), how many

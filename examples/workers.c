@@ -100,6 +100,8 @@ static int take_pending(struct wk_pool *p, struct worker *w)
 						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
 			w->id = id;
 			w->service_ns = service_ns;
+			if (p->cfg.taken)
+				p->cfg.taken(p->ctx, id);
 			return 1;
 		}
 	}
@@ -241,6 +243,8 @@ int wk_submit(struct wk_pool *p, uint64_t id, uint64_t service_ns)
 	if (w) {
 		w->id = id;
 		w->service_ns = service_ns;
+		if (p->cfg.taken)
+			p->cfg.taken(p->ctx, id);
 		hand_over(p, w);
 		return 0;
 	}

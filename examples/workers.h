@@ -24,6 +24,9 @@ struct wk_config {
 	int shinjuku;		/* register with shinjukud; 0: the kernel's own scheduler */
 	/* optional: called by a worker as it begins request id */
 	void (*begin)(void *ctx, uint64_t id);
+	/* optional: request id got its worker (by the dispatcher, handing it
+	 * over, or by a worker, taking it from the queue); ctx as for done */
+	void (*taken)(void *ctx, uint64_t id);
 };
 
 #define WK_MAX_WORKERS	256

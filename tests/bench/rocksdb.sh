@@ -27,7 +27,7 @@
 # the GET) and --prog-stats (tests/bench/lib.sh).
 #
 # Environment: BENCH_SECS (trace length, default 5), BENCH_LOADS (default
-# "0.2 0.35 0.5 0.65 0.8"), BENCH_REPS (seeds 1..N, default 2),
+# "0.2 0.35 0.5 0.65 0.75 0.85 0.9"), BENCH_REPS (seeds 1..N, default 2),
 # BENCH_ONLY (policy filter, a regex), BENCH_KEYS (default 100000: each run
 # reads every value once before its trace, outside the measurement, so
 # that GETs do not fault pages in; 1 M keys would take ~10x as long),
@@ -39,7 +39,7 @@ BENCH_SHJ_SLICE_US=${BENCH_SHJ_SLICE_US:-2000}
 # shellcheck source=tests/bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 SECS=${BENCH_SECS:-5}
-LOADS=${BENCH_LOADS:-"0.2 0.35 0.5 0.65 0.8"}
+LOADS=${BENCH_LOADS:-"0.2 0.35 0.5 0.65 0.75 0.85 0.9"}
 REPS=${BENCH_REPS:-2}
 ONLY=${BENCH_ONLY:-.}
 GET_US=${BENCH_GET_US:-1000} SCAN_US=${BENCH_SCAN_US:-100000}
