@@ -65,7 +65,11 @@ start_sched() {
     echo "bench: shinjukud did not start: $(cat "$log")" >&2
     stop_sched; return 1
   fi
-  # a peer: attached once sched_ext is enabled and its root scheduler is it
+  # a peer: attached once sched_ext is enabled and its root scheduler is it;
+  # libbpf reads the kernel's config from /boot (scripts/build-peers)
+  if [[ ! -e /boot/config-$(uname -r) && ! -e /proc/config.gz && -f $PEERS/config ]]; then
+    mkdir -p /boot && cp "$PEERS/config" "/boot/config-$(uname -r)"
+  fi
   "$PEERS/$p" >"$log" 2>&1 &
   sched=$! sched_kind=$p ops=${p#scx_}
   for i in $(seq 200); do
