@@ -821,11 +821,19 @@ __attribute__((noinline)) int shj_apply_one(s32 tid, u32 qos, u32 flags)
 		bpf_task_release(p);
 		return -2;	/* -ENOENT */
 	}
+	bool new_request;
+
+	if (flags & SHJ_APPLY_MARK_ONLY) {	/* the mark, nothing else */
+		flags = (t->flags & ~SHJ_TASK_IDLE) | (flags & SHJ_TASK_IDLE);
+	} else {			/* (a client may have marked it since) */
+		if (flags & SHJ_APPLY_KEEP_MARK)
+			flags = (flags & ~SHJ_TASK_IDLE) | (t->flags & SHJ_TASK_IDLE);
+		flags &= ~SHJ_APPLY_KEEP_MARK;
+		t->qos = qos;
+	}
 	/* idle -> runnable: the thread got a new request (a spinning worker
 	 * never wakes up for it) */
-	bool new_request = (t->flags & SHJ_TASK_IDLE) && !(flags & SHJ_TASK_IDLE);
-
-	t->qos = qos;
+	new_request = (t->flags & SHJ_TASK_IDLE) && !(flags & SHJ_TASK_IDLE);
 	t->flags = flags;
 	if (bpf_ksym_exists(scx_bpf_task_running)) {
 		bpf_rcu_read_lock();	/* the DSQ iterator may not sleep */
@@ -836,9 +844,38 @@ __attribute__((noinline)) int shj_apply_one(s32 tid, u32 qos, u32 flags)
 	return 0;
 }
 
+/*
+ * One entry of shinjuku_mark: a client marks a thread of its own process
+ * idle (flags SHJ_TASK_IDLE) or runnable (0) without the daemon. Only the
+ * mark changes; 0, -ESRCH, -ENOENT (not registered) or -EPERM (another
+ * process's thread).
+ */
+__attribute__((noinline)) int shj_mark_one(s32 tid, u32 flags)
+{
+	struct task_struct *p = bpf_task_from_pid(tid);
+	struct shj_task *t;
+	int ret = 0;
+
+	if (!p)
+		return -3;	/* -ESRCH */
+	t = bpf_task_storage_get(&shj_tasks, p, NULL, 0);
+	if (p->tgid != (s32)(bpf_get_current_pid_tgid() >> 32))
+		ret = -1;	/* -EPERM */
+	else if (!t)
+		ret = -2;	/* -ENOENT */
+	if (ret) {
+		bpf_task_release(p);
+		return ret;
+	}
+	bpf_task_release(p);
+	ret = shj_apply_one(tid, 0, SHJ_APPLY_MARK_ONLY | (flags & SHJ_TASK_IDLE));
+	if (!ret)
+		stat_inc(SHJ_STAT_MARK_DIRECT);
+	return ret;
+}
+
 /* Written out: a syscall program reads its context at constant offsets. */
-#define APPLY1(i)	if ((i) < n) args->e[i].ret = shj_apply_one(args->e[i].tid, \
-				args->e[i].qos, args->e[i].flags)
+#define APPLY1(i)	if ((i) < n) args->e[i].ret = APPLY_CALL(args->e[i])
 #define APPLY4(i)	APPLY1(i); APPLY1((i) + 1); APPLY1((i) + 2); APPLY1((i) + 3)
 #define APPLY16(i)	APPLY4(i); APPLY4((i) + 4); APPLY4((i) + 8); APPLY4((i) + 12)
 
@@ -850,10 +887,45 @@ int shinjuku_apply(struct shj_apply_args *args)
 	if (n > SHJ_APPLY_MAX)
 		return -22;	/* -EINVAL */
 	_Static_assert(SHJ_APPLY_MAX == 64, "APPLY16 x 4 below");
+#define APPLY_CALL(e)	shj_apply_one((e).tid, (e).qos, (e).flags)
 	APPLY16(0);
 	APPLY16(16);
 	APPLY16(32);
 	APPLY16(48);
+#undef APPLY_CALL
+	return 0;
+}
+
+/*
+ * Run by a client itself (libshinjuku; shinjukud hands out its descriptor,
+ * see shinjukud/server.c): marks threads of the caller's own process idle
+ * or runnable with no round trip through the daemon. Safe for any caller:
+ * it acts only on threads of the calling process that shinjukud registered
+ * and changes only their mark, which lowers them or gives back the level the
+ * daemon granted. Refused (-EOPNOTSUPP) for a caller in a child pid
+ * namespace (its thread ids are not the kernel's) and (-ESTALE) once this
+ * scheduler has exited -- a descriptor kept across a daemon restart must not
+ * act on the next scheduler's queues: the library then goes through the
+ * daemon, which starts a new session.
+ */
+SEC("syscall")
+int shinjuku_mark(struct shj_apply_args *args)
+{
+	struct task_struct *me = bpf_get_current_task_btf();
+	u32 n = args->count;
+
+	if (n > SHJ_APPLY_MAX)
+		return -22;	/* -EINVAL */
+	if (*(volatile s32 *)&exit_info.kind)
+		return -116;	/* -ESTALE */
+	if (BPF_CORE_READ(me, thread_pid, level))
+		return -95;	/* -EOPNOTSUPP */
+#define APPLY_CALL(e)	shj_mark_one((e).tid, (e).flags)
+	APPLY16(0);
+	APPLY16(16);
+	APPLY16(32);
+	APPLY16(48);
+#undef APPLY_CALL
 	return 0;
 }
 

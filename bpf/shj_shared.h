@@ -73,6 +73,11 @@ struct shj_apply_entry {
 				 * -ENOENT (not registered) */
 };
 
+/* In shj_apply_entry.flags, beside the task's flags: change the idle mark
+ * only (qos is ignored); or change qos and the rest, keeping the mark. */
+#define SHJ_APPLY_MARK_ONLY	(1U << 31)
+#define SHJ_APPLY_KEEP_MARK	(1U << 30)
+
 struct shj_apply_args {
 	__u32 count;
 	__u32 _pad;
@@ -102,6 +107,7 @@ enum shj_stat {
 	SHJ_STAT_NUDGE_MOVE,	/* moved between queues after a mark changed */
 	SHJ_STAT_RUN_REG,	/* a registered thread started running */
 	SHJ_STAT_WENT_LONG,	/* a request used up its slice (it is long) */
+	SHJ_STAT_MARK_DIRECT,	/* marks a client applied itself (shinjuku_mark) */
 	SHJ_NR_STATS,
 };
 
@@ -127,6 +133,7 @@ enum shj_stat {
 	"nudge_moves",			\
 	"run_registered",		\
 	"went_long",			\
+	"marks_direct",			\
 }
 
 /* Queue-wait histogram: map shj_wait_hist, per CPU, indexed

@@ -6,12 +6,16 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
+#include <linux/bpf.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "conn.h"
+#include "../bpf/shj_shared.h"
 
 /* How long a call waits for the daemon. */
 #define SEND_TIMEOUT_MS	1000
@@ -61,6 +65,9 @@ void shj_conn_drop(struct shj_conn *c)
 	if (c->daemon_fd >= 0)
 		close(c->daemon_fd);
 	c->daemon_fd = -1;
+	if (c->mark_fd >= 0)
+		close(c->mark_fd);
+	c->mark_fd = -1;
 	c->pid = 0;
 	c->nonce = 0;
 }
@@ -329,4 +336,90 @@ int shj_conn_open(struct shj_conn *c, size_t rep_size)
 fail:
 	shj_conn_drop(c);
 	return err;
+}
+
+int shj_conn_get_mark(struct shj_conn *c)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	char cbuf[CMSG_SPACE(sizeof(int))] __attribute__((aligned(8)));
+	char word[8];
+	struct iovec iov = { .iov_base = word, .iov_len = sizeof(word) };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	struct timeval tv = { .tv_sec = 1 };
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct cmsghdr *cm;
+	ssize_t n;
+	int s, fd = -1, err = 0;
+
+	if (c->mark_fd >= 0)
+		return 0;
+	memcpy(addr.sun_path, SHJ_MARK_SOCKET, sizeof(SHJ_MARK_SOCKET));
+	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -errno;
+	if (setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
+	    connect(s, (struct sockaddr *)&addr, sizeof(addr)) ||
+	    getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &len)) {
+		err = -errno;
+		goto out;
+	}
+	/* the directory is root's; still, the peer must be the session's
+	 * daemon, not one that was there before */
+	if (cred.pid != c->daemon_pid || cred.uid != 0) {
+		err = -ECONNREFUSED;
+		goto out;
+	}
+	memset(cbuf, 0, sizeof(cbuf));
+	n = recvmsg(s, &msg, MSG_CMSG_CLOEXEC);
+	if (n < 0) {
+		err = -errno;
+		goto out;
+	}
+	cm = CMSG_FIRSTHDR(&msg);
+	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+	    cm->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	if (n != 4 || memcmp(word, "mark", 4) || fd < 0 || (msg.msg_flags & MSG_CTRUNC)) {
+		if (fd >= 0)
+			close(fd);
+		err = -EBADMSG;
+		goto out;
+	}
+	c->mark_fd = fd;
+out:
+	close(s);
+	return err;
+}
+
+int shj_conn_mark(const struct shj_conn *c, const pid_t *tids, int n, int idle,
+		  int *ret)
+{
+	struct shj_apply_args args;
+	union bpf_attr attr;
+	int i;
+
+	if (n < 0 || n > SHJ_BATCH_MAX || c->mark_fd < 0)
+		return -EINVAL;
+	memset(&args, 0, sizeof(args));
+	args.count = (uint32_t)n;
+	for (i = 0; i < n; i++) {
+		args.e[i].tid = tids[i];
+		args.e[i].flags = idle ? SHJ_TASK_IDLE : 0;
+	}
+	memset(&attr, 0, sizeof(attr));
+	attr.test.prog_fd = (uint32_t)c->mark_fd;
+	attr.test.ctx_in = (uint64_t)(uintptr_t)&args;
+	attr.test.ctx_size_in = sizeof(args);
+	/* a syscall program's context is copied back into ctx_in */
+	if (syscall(SYS_bpf, BPF_PROG_TEST_RUN, &attr, sizeof(attr)))
+		return -errno;
+	if ((int)attr.test.retval)
+		return (int)attr.test.retval;
+	for (i = 0; i < n; i++)
+		ret[i] = args.e[i].ret;
+	return 0;
 }

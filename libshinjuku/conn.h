@@ -24,9 +24,11 @@ struct shj_conn {
 	unsigned int nqueues;	/* queue pairs made so far, for unique names */
 	uint16_t version;	/* to speak; 0: SHJ_PROTO_VERSION (tests speak */
 	uint32_t req_size;	/* as a newer client: a later version, longer) */
+	int mark_fd;		/* the daemon's shinjuku_mark program, or -1 */
 };
 
-#define SHJ_CONN_INIT { .req = (mqd_t)-1, .rep = (mqd_t)-1, .daemon_fd = -1 }
+#define SHJ_CONN_INIT { .req = (mqd_t)-1, .rep = (mqd_t)-1, .daemon_fd = -1, \
+			.mark_fd = -1 }
 
 /* Open the session if this process has none (after fork() the parent's is
  * dropped). rep_size: the largest reply expected. 0 or -errno. */
@@ -43,6 +45,17 @@ void shj_conn_drop(struct shj_conn *c);
  * -ETIMEDOUT. */
 int shj_conn_call(struct shj_conn *c, struct shj_req *req, void *rep,
 		  size_t rep_size);
+
+/* Ask the session's daemon for its shinjuku_mark program (SHJ_MARK_SOCKET),
+ * into c->mark_fd (closed by shj_conn_drop()). 0 or -errno; -ECONNREFUSED
+ * if the peer is not that daemon. */
+int shj_conn_get_mark(struct shj_conn *c);
+
+/* Run it: mark tids[0 .. n-1] (n <= SHJ_BATCH_MAX) idle or not, each
+ * entry's result into ret[]. 0, or the program's error for all of them
+ * (-ESTALE: its scheduler exited) or the kernel's. */
+int shj_conn_mark(const struct shj_conn *c, const pid_t *tids, int n, int idle,
+		  int *ret);
 
 /* Is the daemon of the session still running? */
 int shj_conn_alive(const struct shj_conn *c);

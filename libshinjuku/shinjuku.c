@@ -289,6 +289,8 @@ static int connect_locked(void)
 	}
 	last_pid = conn.daemon_pid;
 	last_start = conn.daemon_start;
+	/* marks without the daemon, if it offers them (else through it) */
+	shj_conn_get_mark(&conn);
 	/* one-way marks sent to the daemon that exited are in effect again */
 	if (!lost_untracked)
 		lost = 0;
@@ -446,6 +448,53 @@ static int locked_call(struct shj_req *req)
 	return err;
 }
 
+/*
+ * Mark threads this process registered itself, without the daemon: run its
+ * shinjuku_mark program (SHJ_MARK_SOCKET in proto.h). Returns 1 if done
+ * (*err 0); 0 to go through the daemon: no program in this session, a
+ * thread the process did not register, an error for a thread (the daemon
+ * says which), or the program refused (its daemon exited; a pid
+ * namespace): then it is let go, for this session.
+ */
+static int mark_direct(int op, const pid_t *tids, int n, int *err)
+{
+	int ret[SHJ_BATCH_MAX], i, e, fd = -1, done = 0;
+
+	pthread_rwlock_rdlock(&lock);
+	/* a daemon that exited: its program may still run (a dry run has no
+	 * scheduler to exit), on maps no one reads */
+	if (conn.pid != getpid() || conn.mark_fd < 0 || !shj_conn_alive(&conn))
+		goto out;
+	for (i = 0; i < n; i++)
+		if (!reg_find(tids[i]))
+			goto out;
+	e = shj_conn_mark(&conn, tids, n, op == SHJ_OP_IDLE, ret);
+	if (e) {
+		fd = conn.mark_fd;
+		goto out;
+	}
+	/* an error (a thread that exited, one root registered for another
+	 * process): the daemon's answer is the one to give */
+	for (i = 0; i < n; i++)
+		if (ret[i])
+			goto out;
+	done = 1;
+	*err = 0;
+	for (i = 0; i < n; i++)
+		__atomic_store_n(&reg_find(tids[i])->idle, op == SHJ_OP_IDLE, __ATOMIC_RELAXED);
+out:
+	pthread_rwlock_unlock(&lock);
+	if (fd >= 0) {
+		pthread_rwlock_wrlock(&lock);
+		if (conn.mark_fd == fd) {
+			close(fd);
+			conn.mark_fd = -1;
+		}
+		pthread_rwlock_unlock(&lock);
+	}
+	return done;
+}
+
 /* A request about one thread (0: the caller); marks may be one-way. */
 static int thread_call(int op, pid_t tid, int qos)
 {
@@ -457,6 +506,12 @@ static int thread_call(int op, pid_t tid, int qos)
 	req.op = (uint16_t)op;
 	req.tid = tid ? tid : gettid();
 	req.qos = qos;
+	if (op == SHJ_OP_IDLE || op == SHJ_OP_RUNNABLE) {
+		int err;
+
+		if (mark_direct(op, &req.tid, 1, &err))
+			return err;
+	}
 	if (__atomic_load_n(&async_marks, __ATOMIC_RELAXED) &&
 	    (op == SHJ_OP_IDLE || op == SHJ_OP_RUNNABLE)) {
 		req.flags = SHJ_REQ_NOREPLY;
@@ -482,7 +537,9 @@ static int mark_many(int op, const pid_t *tids, int n)
 		for (k = 0; k < SHJ_BATCH_MAX && i + k < n; k++)
 			req.tids[k] = tids[i + k] ? tids[i + k] : gettid();
 		req.count = (uint32_t)k;
-		if (__atomic_load_n(&async_marks, __ATOMIC_RELAXED)) {
+		if (mark_direct(op, req.tids, k, &err)) {
+			/* done */
+		} else if (__atomic_load_n(&async_marks, __ATOMIC_RELAXED)) {
 			req.flags = SHJ_REQ_NOREPLY;
 			err = send_oneway(&req);
 		} else {

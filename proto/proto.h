@@ -33,6 +33,17 @@
  *   Invalid messages on the public queue are dropped and counted.
  * - IDLE and RUNNABLE may be one-way: no reply; the first error is kept and
  *   returned by the next SYNC.
+ * - Marks without the daemon: shinjukud listens on SHJ_MARK_SOCKET (a
+ *   SOCK_SEQPACKET socket in its own directory, mode 0666) and to each
+ *   connection sends one message, "mark", with a descriptor of the
+ *   scheduler's syscall program shinjuku_mark (SCM_RIGHTS), then closes it.
+ *   A client that checked the peer is the daemon of the pid file
+ *   (SO_PEERCRED) runs that program itself (BPF_PROG_TEST_RUN on a struct
+ *   shj_apply_args, bpf/shj_shared.h: tid, flags SHJ_TASK_IDLE or 0) to mark
+ *   threads of its own process idle or runnable; the program checks that
+ *   itself. It returns -ESTALE once its scheduler has exited (the daemon
+ *   restarted: go through the new one) and -EOPNOTSUPP to a caller in a
+ *   child pid namespace.
  */
 #ifndef SHJ_PROTO_H
 #define SHJ_PROTO_H
@@ -60,6 +71,7 @@
 #define SHJ_RUN_DIR		"/run/shinjukud"
 #define SHJ_LOCK_FILE		SHJ_RUN_DIR "/lock"
 #define SHJ_PID_FILE		SHJ_RUN_DIR "/pid"
+#define SHJ_MARK_SOCKET		SHJ_RUN_DIR "/mark"
 #define SHJ_QUEUE_NAME_MAX	32	/* with the NUL */
 #define SHJ_QUEUE_DEPTH		8	/* a client's queues: fits the default
 					 * fs.mqueue.msg_max */

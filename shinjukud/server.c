@@ -27,15 +27,17 @@
 #include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "server.h"
 
 /* epoll data: what became readable, which slot, and the slot's generation
  * (an event read in the same batch as the slot was freed is stale) */
-enum { EV_PUBLIC = 1, EV_REQUEST, EV_CLIENT, EV_THREAD };
+enum { EV_PUBLIC = 1, EV_REQUEST, EV_CLIENT, EV_THREAD, EV_MARK };
 #define EV(kind, idx, gen)	((uint64_t)(kind) << 56 | (uint64_t)(uint32_t)(gen) << 24 | (idx))
 #define EV_KIND(d)		((unsigned int)((d) >> 56))
 #define EV_GEN(d)		((uint32_t)((d) >> 24))
@@ -627,13 +629,16 @@ static int do_change(struct shj_server *s, struct shj_session *ss,
 		e = &args.e[args.count++];
 		e->tid = tid;
 		e->qos = t->state.qos;
-		e->flags = t->state.flags;
+		/* the mark in the map is the truth: clients set it themselves
+		 * too (shinjuku_mark), so state.flags may be stale there */
 		if (req->op == SHJ_OP_SET_QOS)
 			e->qos = (uint32_t)req->qos;
+		if (req->op == SHJ_OP_SET_QOS)
+			e->flags = t->state.flags | SHJ_APPLY_KEEP_MARK;
 		else if (req->op == SHJ_OP_IDLE)
-			e->flags |= SHJ_TASK_IDLE;
+			e->flags = SHJ_APPLY_MARK_ONLY | SHJ_TASK_IDLE;
 		else
-			e->flags &= ~SHJ_TASK_IDLE;
+			e->flags = SHJ_APPLY_MARK_ONLY;
 	}
 	if (!args.count)
 		return first;
@@ -648,8 +653,10 @@ static int do_change(struct shj_server *s, struct shj_session *ss,
 			thread_forget(s, map[i]);
 			continue;
 		}
-		map[i]->state.qos = e->qos;
-		map[i]->state.flags = e->flags;
+		if (req->op == SHJ_OP_SET_QOS)
+			map[i]->state.qos = e->qos;
+		else
+			map[i]->state.flags = e->flags & SHJ_TASK_IDLE;
 		s->stats.marks++;
 	}
 	return first;
@@ -725,6 +732,12 @@ static int do_list(struct shj_server *s, struct shj_session *ss,
 		ti->uid = t->uid;
 		ti->qos = t->state.qos;
 		ti->flags = t->state.flags;
+		{	/* the mark as it is: clients set it themselves too */
+			struct shj_task now;
+
+			if (!shj_task_read(s->sched.tasks_fd, t->pidfd, &now))
+				ti->flags = now.flags;
+		}
 		ti->runtime_ns = shj_task_runtime(s->sched.rt_fd, t->pidfd);
 	}
 	send_page(ss, req, &pg);
@@ -820,6 +833,61 @@ static void handle_public(struct shj_server *s)
 	do_hello(s, &req);
 }
 
+/*
+ * Connections on SHJ_MARK_SOCKET: each gets the descriptor of shinjuku_mark
+ * and is closed at once (nothing is kept per client; a client that does not
+ * read it loses it). A bounded number per call.
+ */
+static void handle_mark_socket(struct shj_server *s)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] __attribute__((aligned(8)));
+	char word[] = "mark";
+	unsigned int i;
+
+	for (i = 0; i < 16; i++) {
+		struct iovec iov = { .iov_base = word, .iov_len = sizeof(word) - 1 };
+		struct msghdr msg = {
+			.msg_iov = &iov, .msg_iovlen = 1,
+			.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+		};
+		struct cmsghdr *cm;
+		int fd = accept4(s->mark_sock, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0)
+			return;
+		memset(cbuf, 0, sizeof(cbuf));
+		cm = CMSG_FIRSTHDR(&msg);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &s->sched.mark_fd, sizeof(int));
+		if (sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) > 0)
+			s->stats.mark_fds++;
+		close(fd);
+	}
+}
+
+/* The socket that hands out shinjuku_mark (a stale one is replaced: we hold
+ * the lock). 0, or -errno; none without the program. */
+static int open_mark_socket(struct shj_server *s)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+
+	s->mark_sock = -1;
+	if (s->sched.mark_fd < 0)
+		return 0;
+	_Static_assert(sizeof(SHJ_MARK_SOCKET) <= sizeof(addr.sun_path), "path");
+	memcpy(addr.sun_path, SHJ_MARK_SOCKET, sizeof(SHJ_MARK_SOCKET));
+	s->mark_sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s->mark_sock < 0)
+		return -errno;
+	unlink(SHJ_MARK_SOCKET);
+	if (bind(s->mark_sock, (struct sockaddr *)&addr, sizeof(addr)) ||
+	    chmod(SHJ_MARK_SOCKET, 0666) || listen(s->mark_sock, 64))
+		return -errno;
+	return watch(s, s->mark_sock, EV(EV_MARK, 0, 0));
+}
+
 int shj_server_handle(struct shj_server *s, unsigned int budget)
 {
 	struct epoll_event ev[32];
@@ -839,6 +907,10 @@ int shj_server_handle(struct shj_server *s, unsigned int budget)
 			done++;
 			if (EV_KIND(d) == EV_PUBLIC) {
 				handle_public(s);
+				continue;
+			}
+			if (EV_KIND(d) == EV_MARK) {
+				handle_mark_socket(s);
 				continue;
 			}
 			if (EV_KIND(d) == EV_THREAD) {
@@ -972,6 +1044,7 @@ int shj_server_open(struct shj_server *s, const struct shj_sched *sched,
 
 	memset(s, 0, sizeof(*s));
 	s->pub = (mqd_t)-1;
+	s->mark_sock = -1;
 	s->sched = *sched;
 	s->lim = *lim;
 	if (!s->lim.sessions || s->lim.sessions > 0xffffff || !s->lim.sessions_per_client ||
@@ -1032,7 +1105,9 @@ int shj_server_open(struct shj_server *s, const struct shj_sched *sched,
 	}
 	/* umask must not narrow it */
 	err = fchmod(s->pub, 0622) || watch(s, s->pub, EV(EV_PUBLIC, 0, 0)) ? -errno :
-	      write_pid_file();
+	      open_mark_socket(s);
+	if (!err)
+		err = write_pid_file();
 	if (err) {
 		shj_server_close(s);
 		return err;
@@ -1070,6 +1145,11 @@ void shj_server_close(struct shj_server *s)
 	}
 	mq_close(s->pub);
 	mq_unlink(SHJ_REQUEST_QUEUE);
+	if (s->mark_sock >= 0) {
+		close(s->mark_sock);
+		unlink(SHJ_MARK_SOCKET);
+		s->mark_sock = -1;
+	}
 	close(s->epfd);
 	free(s->sessions);
 	free(s->clients);

@@ -70,6 +70,7 @@ struct shj_server_stats {
 	uint64_t dropped;	/* invalid, on the public queue */
 	uint64_t sessions;	/* opened */
 	uint64_t marks;		/* idle/runnable marks applied */
+	uint64_t mark_fds;	/* shinjuku_mark descriptors handed out */
 };
 
 /* The scheduler the server drives. */
@@ -77,6 +78,7 @@ struct shj_sched {
 	int tasks_fd;		/* task storage shj_tasks */
 	int rt_fd;		/* task storage shj_rt (runtimes) */
 	int apply_fd;		/* syscall program shinjuku_apply */
+	int mark_fd;		/* syscall program shinjuku_mark, for clients */
 	unsigned int nr_levels;	/* QoS levels 0 .. nr_levels - 1 */
 	int dry_run;		/* maps only: leave scheduling policies alone */
 	/* STATS: fill kv[0 .. max-1] with every counter; returns how many */
@@ -96,6 +98,7 @@ struct shj_limits {
 
 struct shj_server {
 	mqd_t pub;		/* the public queue: HELLO only */
+	int mark_sock;		/* SHJ_MARK_SOCKET: hands out mark_fd */
 	int epfd;		/* the public queue, session queues, pidfds */
 	struct shj_sched sched;
 	struct shj_limits lim;

@@ -61,6 +61,7 @@ static struct {
 	u64 slice_us, qos_levels, max_threads, max_threads_uid, watchdog_ms;
 	unsigned int stats_secs;
 	int switch_all, prog_stats, dry_run, busy_poll, verbose, max_threads_set;
+	int no_direct_marks;
 } opt = {
 	.slice_us = SHJ_SLICE_NS_DEFAULT / 1000,
 	.qos_levels = SHJ_QOS_LEVELS_DEFAULT,
@@ -92,6 +93,10 @@ static void usage(FILE *f)
 "      --busy-poll     spin on the queues instead of sleeping: the\n"
 "                      lowest latency for clients, for a whole CPU (pin\n"
 "                      shinjukud to one you can spare)\n"
+"      --no-direct-marks  clients mark their threads idle or runnable only\n"
+"                      through shinjukud (default: they may run its\n"
+"                      shinjuku_mark program themselves, without the round\n"
+"                      trip; see shinjukud(8))\n"
 "      --dry-run       create the maps and serve clients, but attach no\n"
 "                      scheduler and change no thread's policy: to measure\n"
 "                      the control plane, also on kernels without sched_ext\n"
@@ -138,7 +143,7 @@ static int parse_args(int argc, char **argv)
 {
 	enum { OPT_STATS = 256, OPT_MAX_THREADS, OPT_MAX_THREADS_UID, OPT_SWITCH_ALL,
 	       OPT_WATCHDOG,
-	       OPT_PROG_STATS, OPT_DRY_RUN, OPT_BUSY_POLL };
+	       OPT_PROG_STATS, OPT_DRY_RUN, OPT_BUSY_POLL, OPT_NO_DIRECT };
 	static const struct option longopts[] = {
 		{ "slice-us", required_argument, NULL, 's' },
 		{ "qos-levels", required_argument, NULL, 'q' },
@@ -149,6 +154,7 @@ static int parse_args(int argc, char **argv)
 		{ "stats", required_argument, NULL, OPT_STATS },
 		{ "prog-stats", no_argument, NULL, OPT_PROG_STATS },
 		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
+		{ "no-direct-marks", no_argument, NULL, OPT_NO_DIRECT },
 		{ "busy-poll", no_argument, NULL, OPT_BUSY_POLL },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
@@ -204,6 +210,9 @@ static int parse_args(int argc, char **argv)
 			break;
 		case OPT_DRY_RUN:
 			opt.dry_run = 1;
+			break;
+		case OPT_NO_DIRECT:
+			opt.no_direct_marks = 1;
 			break;
 		case OPT_BUSY_POLL:
 			opt.busy_poll = 1;
@@ -440,6 +449,7 @@ static unsigned int collect_stats(void *ctx, struct shj_kv *kv, unsigned int max
 	kv_put(kv, &n, max, srv->stats.dropped, "dropped");
 	kv_put(kv, &n, max, srv->stats.sessions, "sessions");
 	kv_put(kv, &n, max, srv->stats.marks, "marks");
+	kv_put(kv, &n, max, srv->stats.mark_fds, "mark_descriptors");
 	kv_put(kv, &n, max, srv->nthreads, "threads");
 	kv_put(kv, &n, max, opt.qos_levels, "qos_levels");
 	kv_put(kv, &n, max, opt.slice_us * 1000, "slice_ns");
@@ -737,7 +747,8 @@ int main(int argc, char **argv)
 
 		bpf_map__set_autocreate(skel->maps.shinjuku_ops, false);
 		bpf_object__for_each_program(prog, skel->obj)
-			bpf_program__set_autoload(prog, prog == skel->progs.shinjuku_apply);
+			bpf_program__set_autoload(prog, prog == skel->progs.shinjuku_apply ||
+							prog == skel->progs.shinjuku_mark);
 	}
 	if (opt.verbose)
 		verifier_stats_setup(skel);
@@ -778,6 +789,7 @@ serve:
 	sched.tasks_fd = bpf_map__fd(skel->maps.shj_tasks);
 	sched.rt_fd = bpf_map__fd(skel->maps.shj_rt);
 	sched.apply_fd = bpf_program__fd(skel->progs.shinjuku_apply);
+	sched.mark_fd = opt.no_direct_marks ? -1 : bpf_program__fd(skel->progs.shinjuku_mark);
 	sched.dry_run = opt.dry_run;
 	sched.nr_levels = (unsigned int)opt.qos_levels;
 	sched.collect = collect_stats;
@@ -793,11 +805,12 @@ serve:
 		ret = err == -ENOENT || err == -ENOSYS ? EXIT_ENV : EXIT_RUNTIME;
 		goto out;
 	}
-	logmsg("%s (%s mode, %llu levels, slice %llu us); serving on mqueue %s",
+	logmsg("%s (%s mode, %llu levels, slice %llu us); serving on mqueue %s%s",
 	       opt.dry_run ? "dry run: maps only, no scheduler attached" : "scheduler attached",
 	       opt.switch_all ? "switch-all" : "partial",
 	       (unsigned long long)opt.qos_levels,
-	       (unsigned long long)opt.slice_us, SHJ_REQUEST_QUEUE);
+	       (unsigned long long)opt.slice_us, SHJ_REQUEST_QUEUE,
+	       opt.no_direct_marks ? "" : ", direct marks on " SHJ_MARK_SOCKET);
 	/* attached and serving: ready, for systemd's Type=notify */
 	err = shj_notify("READY=1");
 	if (err)

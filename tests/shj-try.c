@@ -33,6 +33,9 @@
  *   hijack PID         as an attacker: HELLOs naming PID's queues (see
  *                      hijack())
  *   flood N            send N malformed messages to the request queue
+ *   mark-direct T idle|runnable  as an attacker: get the daemon's
+ *                      shinjuku_mark program in a session of its own and run
+ *                      it on thread T, bypassing the library's checks
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -75,6 +78,8 @@ static const char *ename(int err)
 	case EPROTO: return "-EPROTO";
 	case EMSGSIZE: return "-EMSGSIZE";
 	case EACCES: return "-EACCES";
+	case ESTALE: return "-ESTALE";
+	case EOPNOTSUPP: return "-EOPNOTSUPP";
 	case EWOULDBLOCK: return "-EWOULDBLOCK";
 	}
 	snprintf(buf, sizeof(buf), "%d", err);
@@ -255,6 +260,22 @@ static int newer(void)
 	return err;
 }
 
+/* Run shinjuku_mark on tid ourselves: its result for that thread, or the
+ * error of getting or running it. */
+static int mark_direct(pid_t tid, int idle)
+{
+	struct shj_conn c = SHJ_CONN_INIT;
+	int err, ret = 0;
+
+	err = shj_conn_open(&c, sizeof(struct shj_rep));
+	if (!err)
+		err = shj_conn_get_mark(&c);
+	if (!err)
+		err = shj_conn_mark(&c, &tid, 1, idle, &ret);
+	shj_conn_drop(&c);
+	return err ? err : ret;
+}
+
 /* n invalid one-way requests (more than a reply queue holds), then SYNC on
  * the same session: its answer is the first one's error, and it arrives. */
 static int bad_oneway(int n)
@@ -420,6 +441,10 @@ int main(int argc, char **argv)
 		} else if (!strcmp(cmd, "hijack")) {
 			printf("hijack %s -> %s\n", a, ename(hijack(atoi(a))));
 			i++;
+		} else if (!strcmp(cmd, "mark-direct")) {
+			printf("mark-direct %s %s -> %s\n", a, b,
+			       ename(mark_direct(tid_arg(a), !strcmp(b, "idle"))));
+			i += 2;
 		} else if (!strcmp(cmd, "flood")) {
 			err = flood(atoi(a));
 			if (err)

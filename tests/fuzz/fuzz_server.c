@@ -352,6 +352,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	sched.tasks_fd = bpf_map__fd(skel->maps.shj_tasks);
 	sched.rt_fd = bpf_map__fd(skel->maps.shj_rt);
 	sched.apply_fd = bpf_program__fd(skel->progs.shinjuku_apply);
+	sched.mark_fd = -1;	/* no socket: the queues are what is fuzzed */
 	err = shj_server_open(&srv, &sched, &lim);
 	if (err)
 		die_quietly("open the server", -err);

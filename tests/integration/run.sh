@@ -559,6 +559,46 @@ test_ownership_matrix() {
 }
 
 stat_now() { $B/shjctl stats | sed -n "s/^$1=//p"; }
+
+# Marks without the daemon (shinjuku_mark, run by the client itself): a
+# client's marks of its own threads take effect with shinjukud stopped and
+# are not the daemon's; the program handed to anyone refuses another uid's
+# thread, another process's (root's too) and an unregistered one, and
+# changes nothing then.
+test_direct_marks() {
+  local a pid m0 d0 m1 d1
+  start_daemon "$T/d.log" || return
+  start_try "$T/a.log" 1001 spawn 1 register all 0 register self 1 wait "$T/go" \
+    idle-many idle self runnable self idle self wait "$T/go2" hold || return
+  pid=$try_pid
+  a=$(spawned_tids "$T/a.log")
+  check "registrations: $(cat "$T/a.log")" grep -q 'register self 1 -> 0' "$T/a.log"
+  m0=$(stat_now marks) d0=$(stat_now marks_direct)
+  kill -STOP "$daemon_pid"
+  touch "$T/go"
+  wait_for 30 lines_are "$T/a.log" '^waiting' 2 || fail "marks with the daemon stopped did not return: $(cat "$T/a.log")"
+  kill -CONT "$daemon_pid"
+  expect "$T/a.log" "idle-many" 0
+  expect "$T/a.log" "runnable self" 0
+  check "idle self twice: $(cat "$T/a.log")" test "$(grep -c '^idle self -> 0$' "$T/a.log")" = 2
+  m1=$(stat_now marks) d1=$(stat_now marks_direct)
+  echo "  daemon's marks $m0 -> $m1, direct marks $d0 -> $d1"
+  check "the daemon applied marks: $m0 -> $m1" test "$m1" = "$m0"
+  check "direct marks $d0 -> $d1, want +4" test "$d1" = $((d0 + 4))
+  check "marks in the map: '$(levels_marks "$pid")'" levels_marks_are "$pid" "0 idle 1 idle "
+  # the program, got by anyone, on threads that are not the caller's own
+  as_uid 1002 $TRY mark-direct "$a" runnable mark-direct self idle >"$T/b.log" 2>&1
+  as_uid 1001 $TRY mark-direct "$a" runnable >"$T/c.log" 2>&1
+  $TRY mark-direct "$a" runnable mark-direct 4000000 runnable >"$T/r.log" 2>&1
+  expect "$T/b.log" "mark-direct $a runnable" -EPERM
+  expect "$T/b.log" "mark-direct self idle" -ENOENT
+  expect "$T/c.log" "mark-direct $a runnable" -EPERM
+  expect "$T/r.log" "mark-direct $a runnable" -EPERM
+  expect "$T/r.log" "mark-direct 4000000 runnable" -ESRCH
+  check "refused marks counted: $(stat_now marks_direct)" test "$(stat_now marks_direct)" = "$d1"
+  check "marks after the attempts: '$(levels_marks "$pid")'" levels_marks_are "$pid" "0 idle 1 idle "
+  touch "$T/go2"
+}
 qsize() { sed -n 's/^QSIZE:\([0-9]*\).*/\1/p' "/dev/mqueue$1"; } # qsize /NAME: bytes queued
 qempty() { [[ $(qsize "$1") == 0 ]]; } # qempty /NAME: nothing queued (polled by wait_for)
 # The issue's attack: uid 1002 names a uid-1001 client's pid and queues in
@@ -621,7 +661,7 @@ test_reused_tid_untouched() {
 # call waits (the call times out, the library opens a new session), then
 # continued: the same thread's later calls succeed, as an unprivileged uid.
 test_session_survives_stopped_daemon() {
-  start_daemon "$T/d.log" || return
+  start_daemon "$T/d.log" --no-direct-marks || return	# marks need it
   start_try "$T/a.log" 1001 register self 0 wait "$T/go" runnable self idle self \
     runnable self qos self 2 hold || return
   kill -STOP "$daemon_pid"
@@ -988,7 +1028,8 @@ all_tests=(test_kernel_has_sched_ext test_kernel_fallbacks test_daemon_rejects_b
   test_idle_marked_runs_only_in_background test_boosted_thread_keeps_its_slice
   test_prio_boost_after_higher_class test_unregistered_ext_thread_runs_lowest
   test_switch_all_batch_gets_what_is_left test_shjctl test_ownership_matrix
-  test_hijack_refused test_reused_tid_untouched test_session_survives_stopped_daemon
+  test_hijack_refused test_direct_marks test_reused_tid_untouched
+  test_session_survives_stopped_daemon
   test_killed_client_leaves_nothing test_closed_session_restores_policy
   test_client_survives_daemon_restart test_restart_invisible
   test_restart_refusal_reported test_oneway_loss_reported

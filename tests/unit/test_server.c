@@ -137,6 +137,7 @@ static int start_server(void)
 	sched.tasks_fd = bpf_map__fd(skel->maps.shj_tasks);
 	sched.rt_fd = bpf_map__fd(skel->maps.shj_rt);
 	sched.apply_fd = bpf_program__fd(skel->progs.shinjuku_apply);
+	sched.mark_fd = -1;	/* marks through the daemon: what is tested here */
 	err = shj_server_open(&srv, &sched, &lim);
 	if (err)
 		return err;
