@@ -518,7 +518,7 @@ static bool housekeeping(struct cpu_ctx *cc, s32 cpu, u64 now)
 	return false;
 }
 
-static void nudge(struct task_struct *p, bool new_request, bool retry);
+static int nudge(struct task_struct *p, bool new_request, bool retry, bool self);
 
 void BPF_STRUCT_OPS(shinjuku_dispatch, s32 cpu, struct task_struct *prev)
 {
@@ -542,7 +542,7 @@ void BPF_STRUCT_OPS(shinjuku_dispatch, s32 cpu, struct task_struct *prev)
 			__sync_fetch_and_sub(&nudge_retry_n, 1);
 			q = bpf_task_from_pid(tid);
 			if (q) {
-				nudge(q, false, false);
+				nudge(q, false, false, false);
 				bpf_task_release(q);
 			}
 		}
@@ -740,7 +740,7 @@ static void retry_later(s32 tid)
 		__sync_fetch_and_add(&nudge_retry_n, 1);
 }
 
-static void nudge(struct task_struct *p, bool new_request, bool retry)
+static int nudge(struct task_struct *p, bool new_request, bool retry, bool self)
 {
 	struct shj_rt *rt = bpf_task_storage_get(&shj_rt, p, NULL, 0);
 	struct bpf_iter_scx_dsq it;
@@ -767,31 +767,39 @@ static void nudge(struct task_struct *p, bool new_request, bool retry)
 
 		/* only while the CPU still says it runs p: it may be
 		 * switching p out, and p's enqueue may have read the old
-		 * mark -- look again from a dispatch */
+		 * mark -- look again from a dispatch. (Not if p is the caller:
+		 * it runs this.) The caller itself is not kicked: preempted
+		 * inside this program it would wait, as what it just became,
+		 * before it could tell anyone (a worker that marks itself
+		 * idle, then shows its dispatcher it is free). It yields when
+		 * ready, or its slice ends at a tick; 1 says work waits. */
 		if (cc->pid == tid) {
 			cc->rank = rank;
 			cc->fresh_until = is_fresh(rank) ? shj_now() + slice_of(rank, rt) : 0;
-			if (top_waiting() > rank)
+			if (top_waiting() > rank) {
+				if (self)
+					return 1;
 				kick_preempt(cpu, cc, rank == RANK_IDLE ? SHJ_STAT_PREEMPT_IDLE :
 							      SHJ_STAT_PREEMPT_QOS);
+			}
 		}
-		if (retry)
+		if (retry && !self)
 			retry_later(tid);
-		return;
+		return 0;
 	}
 	if (!(p->scx.flags & SCX_TASK_QUEUED))
-		return;		/* blocked: its next wake-up queues it right */
+		return 0;	/* blocked: its next wake-up queues it right */
 	dsq = BPF_CORE_READ(p, scx.dsq);
 	if (!dsq) {		/* being enqueued right now */
 		if (retry)
 			retry_later(tid);
 		if (rank > RANK_IDLE)
 			kick_for(p, rank);
-		return;
+		return 0;
 	}
 	from = BPF_CORE_READ(dsq, id);
 	if (from == (u64)rank || from >= NR_RANKS)
-		return;		/* where it belongs, or on a CPU's own queue */
+		return 0;	/* where it belongs, or on a CPU's own queue */
 	if (bpf_iter_scx_dsq_new(&it, from, 0) == 0) {
 		shj_dsq_move_set_slice(&it, slice_of(rank, rt));
 		if (shj_dsq_move(&it, p, (u64)rank, 0))
@@ -800,6 +808,7 @@ static void nudge(struct task_struct *p, bool new_request, bool retry)
 	bpf_iter_scx_dsq_destroy(&it);
 	if (rank > RANK_IDLE)
 		kick_for(p, rank);
+	return 0;
 }
 
 /*
@@ -807,12 +816,15 @@ static void nudge(struct task_struct *p, bool new_request, bool retry)
  * see struct shj_apply_args. It loads on kernels without sched_ext too
  * (shinjukud --dry-run): the scheduling part is skipped there.
  */
-/* One entry of shinjuku_apply: 0, -ESRCH or -ENOENT. A global function,
- * verified once, however many entries the caller unrolls. */
+/* One entry of shinjuku_apply: 0, -ESRCH or -ENOENT (or 1: see
+ * shj_mark_one). A global function, verified once, however many entries the
+ * caller unrolls. */
 __attribute__((noinline)) int shj_apply_one(s32 tid, u32 qos, u32 flags)
 {
 	struct task_struct *p = bpf_task_from_pid(tid);
+	bool new_request, self = flags & SHJ_APPLY_SELF;
 	struct shj_task *t;
+	int ret = 0;
 
 	if (!p)
 		return -3;	/* -ESRCH */
@@ -821,14 +833,12 @@ __attribute__((noinline)) int shj_apply_one(s32 tid, u32 qos, u32 flags)
 		bpf_task_release(p);
 		return -2;	/* -ENOENT */
 	}
-	bool new_request;
-
 	if (flags & SHJ_APPLY_MARK_ONLY) {	/* the mark, nothing else */
 		flags = (t->flags & ~SHJ_TASK_IDLE) | (flags & SHJ_TASK_IDLE);
 	} else {			/* (a client may have marked it since) */
 		if (flags & SHJ_APPLY_KEEP_MARK)
 			flags = (flags & ~SHJ_TASK_IDLE) | (t->flags & SHJ_TASK_IDLE);
-		flags &= ~SHJ_APPLY_KEEP_MARK;
+		flags &= ~(SHJ_APPLY_KEEP_MARK | SHJ_APPLY_SELF);
 		t->qos = qos;
 	}
 	/* idle -> runnable: the thread got a new request (a spinning worker
@@ -837,18 +847,19 @@ __attribute__((noinline)) int shj_apply_one(s32 tid, u32 qos, u32 flags)
 	t->flags = flags;
 	if (bpf_ksym_exists(scx_bpf_task_running)) {
 		bpf_rcu_read_lock();	/* the DSQ iterator may not sleep */
-		nudge(p, new_request, true);
+		ret = nudge(p, new_request, true, self);
 		bpf_rcu_read_unlock();
 	}
 	bpf_task_release(p);
-	return 0;
+	return ret;
 }
 
 /*
  * One entry of shinjuku_mark: a client marks a thread of its own process
  * idle (flags SHJ_TASK_IDLE) or runnable (0) without the daemon. Only the
- * mark changes; 0, -ESRCH, -ENOENT (not registered) or -EPERM (another
- * process's thread).
+ * mark changes; 0, 1 (the caller marked itself and should yield: work that
+ * now ranks above it waits), -ESRCH, -ENOENT (not registered) or -EPERM
+ * (another process's thread).
  */
 __attribute__((noinline)) int shj_mark_one(s32 tid, u32 flags)
 {
@@ -868,8 +879,11 @@ __attribute__((noinline)) int shj_mark_one(s32 tid, u32 flags)
 		return ret;
 	}
 	bpf_task_release(p);
-	ret = shj_apply_one(tid, 0, SHJ_APPLY_MARK_ONLY | (flags & SHJ_TASK_IDLE));
-	if (!ret)
+	flags = SHJ_APPLY_MARK_ONLY | (flags & SHJ_TASK_IDLE);
+	if (tid == (s32)bpf_get_current_pid_tgid())
+		flags |= SHJ_APPLY_SELF;
+	ret = shj_apply_one(tid, 0, flags);
+	if (ret >= 0)
 		stat_inc(SHJ_STAT_MARK_DIRECT);
 	return ret;
 }

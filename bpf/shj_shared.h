@@ -70,13 +70,18 @@ struct shj_apply_entry {
 	__u32 qos;
 	__u32 flags;
 	__s32 ret;		/* out: 0, -ESRCH (no such thread) or
-				 * -ENOENT (not registered) */
+				 * -ENOENT (not registered); shinjuku_mark:
+				 * also -EPERM (not the caller's process)
+				 * and 1 (the caller itself: done, and work
+				 * ranking above it waits) */
 };
 
 /* In shj_apply_entry.flags, beside the task's flags: change the idle mark
- * only (qos is ignored); or change qos and the rest, keeping the mark. */
+ * only (qos is ignored); or change qos and the rest, keeping the mark; and
+ * (shinjuku_mark's own) the thread is the caller. */
 #define SHJ_APPLY_MARK_ONLY	(1U << 31)
 #define SHJ_APPLY_KEEP_MARK	(1U << 30)
+#define SHJ_APPLY_SELF		(1U << 29)
 
 struct shj_apply_args {
 	__u32 count;

@@ -140,8 +140,13 @@ static int go_idle(struct wk_pool *p, struct worker *w)
 			return 0;
 		/* the dispatcher queues, then looks for idle workers; we show
 		 * idle, then look at the queue: one of us sees the other */
-		if (pending_empty(p))
+		if (pending_empty(p)) {
+			/* marked idle and shown so: let waiting work have the
+			 * CPU now (marking ourselves does not take it away) */
+			if (marks(p))
+				sched_yield();
 			return 0;
+		}
 		s = W_IDLE;
 		if (!__atomic_compare_exchange_n(&w->state, &s, W_BUSY, 0,
 						 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))

@@ -476,11 +476,11 @@ static int mark_direct(int op, const pid_t *tids, int n, int *err)
 	/* an error (a thread that exited, one root registered for another
 	 * process): the daemon's answer is the one to give */
 	for (i = 0; i < n; i++)
-		if (ret[i])
+		if (ret[i] < 0)
 			goto out;
 	done = 1;
 	*err = 0;
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++)		/* (1: we marked ourselves, work waits) */
 		__atomic_store_n(&reg_find(tids[i])->idle, op == SHJ_OP_IDLE, __ATOMIC_RELAXED);
 out:
 	pthread_rwlock_unlock(&lock);
