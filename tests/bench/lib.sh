@@ -4,6 +4,8 @@
 # detaching the scheduler of a policy:
 #   eevdf, ideal, ideal+overhead  nothing (the kernel's own scheduler)
 #   shj-fcfs, shj, shj-all        shinjukud: slice 1 s; the preset; --switch-all
+#   shj-mq                        shinjukud --no-direct-marks: marks through
+#                                 the daemon's queues (spinning workers)
 #   scx_simple, scx_central       the kernel's example schedulers, defaults
 #                                 (built by scripts/build-peers; $SHJ_PEERS)
 # Environment: BENCH_PRESET, BENCH_DAEMON_ARGS, BENCH_PROG_STATS (tail.sh).
@@ -54,6 +56,7 @@ start_sched() {
     ideal|ideal+overhead|eevdf) return 0 ;;
     shj-fcfs) set -- "${DARGS[@]}" --slice-us 1000000 ;;
     shj) set -- "${DARGS[@]}" ;;
+    shj-mq) set -- "${DARGS[@]}" --no-direct-marks ;;
     shj-all) set -- --switch-all "${DARGS[@]}" ;;
     scx_*) set -- ;;
     *) echo "bench: unknown policy $p" >&2; return 1 ;;

@@ -17,7 +17,7 @@
 set -euo pipefail
 raw=$(cat)
 BLOCK="ideal ideal+overhead eevdf scx_simple scx_central shj-fcfs shj shj-all"
-SPIN="eevdf scx_simple scx_central shj"
+SPIN="eevdf scx_simple scx_central shj shj-mq"
 BATCH="eevdf shj shj-all"
 
 # every RESULT line as "variant policy key=value..." (variant: block, spin,

@@ -14,7 +14,8 @@
 # above the workers). Workers are registered only under shinjuku
 # (loadgen --no-shinjuku otherwise); shinjukud runs with --prog-stats.
 # Variants: block (blocking idle workers, 16 on 2 CPUs: every policy), spin
-# (spinning idle workers: eevdf, the peers, shj) and batch (a CPU-bound
+# (spinning idle workers: eevdf, the peers, shj, and shj-mq: marks through
+# the daemon) and batch (a CPU-bound
 # SCHED_NORMAL job on both CPUs beside the server, whose progress is the CPU
 # time it got: eevdf, shj, shj-all).
 #
@@ -39,7 +40,7 @@ TRACE=(--dist bimodal --short-us "$SHORT" --long-us "$LONG" --long-frac 0.005 --
        --secs "$SECS" --quantum-us "$SLICE")
 declare -A POLICIES=(
   [block]="ideal eevdf scx_simple scx_central shj-fcfs shj shj-all"
-  [spin]="eevdf scx_simple scx_central shj"
+  [spin]="eevdf scx_simple scx_central shj shj-mq"
   [batch]="eevdf shj shj-all"
 )
 declare -A overhead=()	# rep -> X, from EEVDF at 5 % load
