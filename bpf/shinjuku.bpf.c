@@ -892,6 +892,7 @@ __attribute__((noinline)) int shj_mark_one(s32 tid, u32 flags)
 #define APPLY1(i)	if ((i) < n) args->e[i].ret = APPLY_CALL(args->e[i])
 #define APPLY4(i)	APPLY1(i); APPLY1((i) + 1); APPLY1((i) + 2); APPLY1((i) + 3)
 #define APPLY16(i)	APPLY4(i); APPLY4((i) + 4); APPLY4((i) + 8); APPLY4((i) + 12)
+#define APPLY64()	APPLY16(0); APPLY16(16); APPLY16(32); APPLY16(48)
 
 SEC("syscall")
 int shinjuku_apply(struct shj_apply_args *args)
@@ -900,12 +901,9 @@ int shinjuku_apply(struct shj_apply_args *args)
 
 	if (n > SHJ_APPLY_MAX)
 		return -22;	/* -EINVAL */
-	_Static_assert(SHJ_APPLY_MAX == 64, "APPLY16 x 4 below");
+	_Static_assert(SHJ_APPLY_MAX == 64, "APPLY64 below");
 #define APPLY_CALL(e)	shj_apply_one((e).tid, (e).qos, (e).flags)
-	APPLY16(0);
-	APPLY16(16);
-	APPLY16(32);
-	APPLY16(48);
+	APPLY64();
 #undef APPLY_CALL
 	return 0;
 }
@@ -935,10 +933,7 @@ int shinjuku_mark(struct shj_apply_args *args)
 	if (BPF_CORE_READ(me, thread_pid, level))
 		return -95;	/* -EOPNOTSUPP */
 #define APPLY_CALL(e)	shj_mark_one((e).tid, (e).flags)
-	APPLY16(0);
-	APPLY16(16);
-	APPLY16(32);
-	APPLY16(48);
+	APPLY64();
 #undef APPLY_CALL
 	return 0;
 }

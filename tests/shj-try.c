@@ -36,6 +36,9 @@
  *   mark-direct T idle|runnable  as an attacker: get the daemon's
  *                      shinjuku_mark program in a session of its own and run
  *                      it on thread T, bypassing the library's checks
+ *   mark-stale T FILE  get that program, print "waiting", wait until FILE
+ *                      exists (the daemon restarted meanwhile), then run the
+ *                      old program on thread T
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -262,7 +265,7 @@ static int newer(void)
 
 /* Run shinjuku_mark on tid ourselves: its result for that thread, or the
  * error of getting or running it. */
-static int mark_direct(pid_t tid, int idle)
+static int mark_direct(pid_t tid, int idle, const char *wait_file)
 {
 	struct shj_conn c = SHJ_CONN_INIT;
 	int err, ret = 0;
@@ -270,6 +273,11 @@ static int mark_direct(pid_t tid, int idle)
 	err = shj_conn_open(&c, sizeof(struct shj_rep));
 	if (!err)
 		err = shj_conn_get_mark(&c);
+	if (!err && wait_file) {
+		printf("waiting\n");
+		while (access(wait_file, F_OK))
+			usleep(10000);
+	}
 	if (!err)
 		err = shj_conn_mark(&c, &tid, 1, idle, &ret);
 	shj_conn_drop(&c);
@@ -443,7 +451,10 @@ int main(int argc, char **argv)
 			i++;
 		} else if (!strcmp(cmd, "mark-direct")) {
 			printf("mark-direct %s %s -> %s\n", a, b,
-			       ename(mark_direct(tid_arg(a), !strcmp(b, "idle"))));
+			       ename(mark_direct(tid_arg(a), !strcmp(b, "idle"), NULL)));
+			i += 2;
+		} else if (!strcmp(cmd, "mark-stale")) {
+			printf("mark-stale %s -> %s\n", a, ename(mark_direct(tid_arg(a), 1, b)));
 			i += 2;
 		} else if (!strcmp(cmd, "flood")) {
 			err = flood(atoi(a));

@@ -599,6 +599,22 @@ test_direct_marks() {
   check "marks after the attempts: '$(levels_marks "$pid")'" levels_marks_are "$pid" "0 idle 1 idle "
   touch "$T/go2"
 }
+
+# A descriptor of shinjuku_mark kept across a restart never acts on the new
+# scheduler: the old program refuses (-ESTALE) once its scheduler exited,
+# and the new one stays attached.
+test_direct_mark_stale() {
+  start_daemon "$T/d.log" || return
+  start_try "$T/a.log" 1001 register self 0 mark-stale self "$T/go" hold || return
+  kill -KILL "$daemon_pid"; wait "$daemon_pid" 2>/dev/null
+  check "state after SIGKILL, want disabled" wait_for 10 state_is disabled
+  start_daemon "$T/d2.log" || return
+  touch "$T/go"
+  wait_for 30 grep -q '^holding' "$T/a.log"
+  expect "$T/a.log" "mark-stale self" -ESTALE
+  check "the new scheduler: state $(state)" state_is enabled
+  check "the new daemon exited: $(cat "$T/d2.log")" kill -0 "$daemon_pid"
+}
 qsize() { sed -n 's/^QSIZE:\([0-9]*\).*/\1/p' "/dev/mqueue$1"; } # qsize /NAME: bytes queued
 qempty() { [[ $(qsize "$1") == 0 ]]; } # qempty /NAME: nothing queued (polled by wait_for)
 # The issue's attack: uid 1002 names a uid-1001 client's pid and queues in
@@ -1028,7 +1044,7 @@ all_tests=(test_kernel_has_sched_ext test_kernel_fallbacks test_daemon_rejects_b
   test_idle_marked_runs_only_in_background test_boosted_thread_keeps_its_slice
   test_prio_boost_after_higher_class test_unregistered_ext_thread_runs_lowest
   test_switch_all_batch_gets_what_is_left test_shjctl test_ownership_matrix
-  test_hijack_refused test_direct_marks test_reused_tid_untouched
+  test_hijack_refused test_direct_marks test_direct_mark_stale test_reused_tid_untouched
   test_session_survives_stopped_daemon
   test_killed_client_leaves_nothing test_closed_session_restores_policy
   test_client_survives_daemon_restart test_restart_invisible
