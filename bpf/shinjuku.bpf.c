@@ -829,16 +829,20 @@ __attribute__((noinline)) int shj_apply_one(s32 tid, u32 qos, u32 flags)
 	if (!p)
 		return -3;	/* -ESRCH */
 	t = bpf_task_storage_get(&shj_tasks, p, NULL, 0);
-	if (!t) {
+	if ((flags & SHJ_APPLY_OWN) && p->tgid != (s32)(bpf_get_current_pid_tgid() >> 32))
+		ret = -1;	/* -EPERM: not the caller's process */
+	else if (!t)
+		ret = -2;	/* -ENOENT */
+	if (ret || !t) {
 		bpf_task_release(p);
-		return -2;	/* -ENOENT */
+		return ret;
 	}
 	if (flags & SHJ_APPLY_MARK_ONLY) {	/* the mark, nothing else */
 		flags = (t->flags & ~SHJ_TASK_IDLE) | (flags & SHJ_TASK_IDLE);
 	} else {			/* (a client may have marked it since) */
 		if (flags & SHJ_APPLY_KEEP_MARK)
 			flags = (flags & ~SHJ_TASK_IDLE) | (t->flags & SHJ_TASK_IDLE);
-		flags &= ~(SHJ_APPLY_KEEP_MARK | SHJ_APPLY_SELF);
+		flags &= ~(SHJ_APPLY_KEEP_MARK | SHJ_APPLY_SELF | SHJ_APPLY_OWN);
 		t->qos = qos;
 	}
 	/* idle -> runnable: the thread got a new request (a spinning worker
@@ -863,23 +867,9 @@ __attribute__((noinline)) int shj_apply_one(s32 tid, u32 qos, u32 flags)
  */
 __attribute__((noinline)) int shj_mark_one(s32 tid, u32 flags)
 {
-	struct task_struct *p = bpf_task_from_pid(tid);
-	struct shj_task *t;
-	int ret = 0;
+	int ret;
 
-	if (!p)
-		return -3;	/* -ESRCH */
-	t = bpf_task_storage_get(&shj_tasks, p, NULL, 0);
-	if (p->tgid != (s32)(bpf_get_current_pid_tgid() >> 32))
-		ret = -1;	/* -EPERM */
-	else if (!t)
-		ret = -2;	/* -ENOENT */
-	if (ret) {
-		bpf_task_release(p);
-		return ret;
-	}
-	bpf_task_release(p);
-	flags = SHJ_APPLY_MARK_ONLY | (flags & SHJ_TASK_IDLE);
+	flags = SHJ_APPLY_MARK_ONLY | SHJ_APPLY_OWN | (flags & SHJ_TASK_IDLE);
 	if (tid == (s32)bpf_get_current_pid_tgid())
 		flags |= SHJ_APPLY_SELF;
 	ret = shj_apply_one(tid, 0, flags);

@@ -78,10 +78,12 @@ struct shj_apply_entry {
 
 /* In shj_apply_entry.flags, beside the task's flags: change the idle mark
  * only (qos is ignored); or change qos and the rest, keeping the mark; and
- * (shinjuku_mark's own) the thread is the caller. */
+ * (shinjuku_mark's own) the thread is the caller; it must be of the
+ * caller's process. */
 #define SHJ_APPLY_MARK_ONLY	(1U << 31)
 #define SHJ_APPLY_KEEP_MARK	(1U << 30)
 #define SHJ_APPLY_SELF		(1U << 29)
+#define SHJ_APPLY_OWN		(1U << 28)
 
 struct shj_apply_args {
 	__u32 count;
