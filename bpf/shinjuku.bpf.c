@@ -137,13 +137,20 @@ struct {
 } shj_wait_hist SEC(".maps");
 
 /* Threads whose mark changed while their enqueue was in flight (not yet in
- * any queue, so they could not be moved): dispatch moves them. */
+ * any queue, so they could not be moved): dispatch moves them. Each at most
+ * once at a time (shj_rt.retry_pending); shinjukud sizes it to
+ * --max-threads. */
 struct {
 	__uint(type, BPF_MAP_TYPE_QUEUE);
 	__uint(max_entries, 4096);
 	__type(value, s32);
 } nudge_retry SEC(".maps");
 static u32 nudge_retry_n;	/* entries pushed and not yet popped, about */
+
+/* This object's scheduler is attached: from the end of ops.init to the
+ * start of ops.exit. The syscall programs touch queues only then (never a
+ * scheduler attached after ours, never another one beside a dry run). */
+static bool attached;
 
 /* What each CPU runs, as far as the scheduler knows; one cache line each. */
 struct cpu_ctx {
@@ -542,6 +549,10 @@ void BPF_STRUCT_OPS(shinjuku_dispatch, s32 cpu, struct task_struct *prev)
 			__sync_fetch_and_sub(&nudge_retry_n, 1);
 			q = bpf_task_from_pid(tid);
 			if (q) {
+				struct shj_rt *qrt = bpf_task_storage_get(&shj_rt, q, NULL, 0);
+
+				if (qrt)
+					qrt->retry_pending = 0;
 				nudge(q, false, false, false);
 				bpf_task_release(q);
 			}
@@ -734,10 +745,17 @@ void BPF_STRUCT_OPS(shinjuku_update_idle, s32 cpu, bool idle)
  * then dispatch moves it, soon (nudge_retry). A new request starts a fresh
  * slice.
  */
-static void retry_later(s32 tid)
+static void retry_later(struct shj_rt *rt, s32 tid)
 {
-	if (!bpf_map_push_elem(&nudge_retry, &tid, 0))
+	/* once per thread at a time: the queue holds every registered one */
+	if (rt && __sync_val_compare_and_swap(&rt->retry_pending, 0, 1))
+		return;
+	if (bpf_map_push_elem(&nudge_retry, &tid, 0)) {
+		if (rt)
+			rt->retry_pending = 0;
+	} else {
 		__sync_fetch_and_add(&nudge_retry_n, 1);
+	}
 }
 
 static int nudge(struct task_struct *p, bool new_request, bool retry, bool self)
@@ -771,20 +789,21 @@ static int nudge(struct task_struct *p, bool new_request, bool retry, bool self)
 		 * it runs this.) The caller itself is not kicked: preempted
 		 * inside this program it would wait, as what it just became,
 		 * before it could tell anyone (a worker that marks itself
-		 * idle, then shows its dispatcher it is free). It yields when
-		 * ready, or its slice ends at a tick; 1 says work waits. */
+		 * idle, then shows its dispatcher it is free); nor is its CPU
+		 * shown lower, which would make it another CPU's victim. It
+		 * yields when ready, or its slice ends at a tick; 1 says work
+		 * waits. */
+		if (self && rank < cc->rank)	/* (see above; it yields) */
+			return top_waiting() > rank;
 		if (cc->pid == tid) {
 			cc->rank = rank;
 			cc->fresh_until = is_fresh(rank) ? shj_now() + slice_of(rank, rt) : 0;
-			if (top_waiting() > rank) {
-				if (self)
-					return 1;
+			if (top_waiting() > rank && !self)
 				kick_preempt(cpu, cc, rank == RANK_IDLE ? SHJ_STAT_PREEMPT_IDLE :
 							      SHJ_STAT_PREEMPT_QOS);
-			}
 		}
 		if (retry && !self)
-			retry_later(tid);
+			retry_later(rt, tid);
 		return 0;
 	}
 	if (!(p->scx.flags & SCX_TASK_QUEUED))
@@ -792,7 +811,7 @@ static int nudge(struct task_struct *p, bool new_request, bool retry, bool self)
 	dsq = BPF_CORE_READ(p, scx.dsq);
 	if (!dsq) {		/* being enqueued right now */
 		if (retry)
-			retry_later(tid);
+			retry_later(rt, tid);
 		if (rank > RANK_IDLE)
 			kick_for(p, rank);
 		return 0;
@@ -800,6 +819,9 @@ static int nudge(struct task_struct *p, bool new_request, bool retry, bool self)
 	from = BPF_CORE_READ(dsq, id);
 	if (from == (u64)rank || from >= NR_RANKS)
 		return 0;	/* where it belongs, or on a CPU's own queue */
+	if (scx_bpf_dsq_nr_queued((u64)rank) < 0)
+		return 0;	/* no such queue: not our scheduler's (a race with
+				 * its exit); moving there would be an error */
 	if (bpf_iter_scx_dsq_new(&it, from, 0) == 0) {
 		shj_dsq_move_set_slice(&it, slice_of(rank, rt));
 		if (shj_dsq_move(&it, p, (u64)rank, 0))
@@ -837,19 +859,17 @@ __attribute__((noinline)) int shj_apply_one(s32 tid, u32 qos, u32 flags)
 		bpf_task_release(p);
 		return ret;
 	}
-	if (flags & SHJ_APPLY_MARK_ONLY) {	/* the mark, nothing else */
-		flags = (t->flags & ~SHJ_TASK_IDLE) | (flags & SHJ_TASK_IDLE);
-	} else {			/* (a client may have marked it since) */
-		if (flags & SHJ_APPLY_KEEP_MARK)
-			flags = (flags & ~SHJ_TASK_IDLE) | (t->flags & SHJ_TASK_IDLE);
-		flags &= ~(SHJ_APPLY_KEEP_MARK | SHJ_APPLY_SELF | SHJ_APPLY_OWN);
+	/* the mark alone, atomically (the daemon may change the level at the
+	 * same time, a client the mark); or the level alone */
+	new_request = false;
+	if (!(flags & SHJ_APPLY_MARK_ONLY))
 		t->qos = qos;
-	}
-	/* idle -> runnable: the thread got a new request (a spinning worker
-	 * never wakes up for it) */
-	new_request = (t->flags & SHJ_TASK_IDLE) && !(flags & SHJ_TASK_IDLE);
-	t->flags = flags;
-	if (bpf_ksym_exists(scx_bpf_task_running)) {
+	else if (flags & SHJ_TASK_IDLE)
+		__sync_fetch_and_or(&t->flags, SHJ_TASK_IDLE);
+	else	/* idle -> runnable: the thread got a new request (a
+		 * spinning worker never wakes up for it) */
+		new_request = __sync_fetch_and_and(&t->flags, ~SHJ_TASK_IDLE) & SHJ_TASK_IDLE;
+	if (bpf_ksym_exists(scx_bpf_task_running) && *(volatile bool *)&attached) {
 		bpf_rcu_read_lock();	/* the DSQ iterator may not sleep */
 		ret = nudge(p, new_request, true, self);
 		bpf_rcu_read_unlock();
@@ -918,8 +938,8 @@ int shinjuku_mark(struct shj_apply_args *args)
 
 	if (n > SHJ_APPLY_MAX)
 		return -22;	/* -EINVAL */
-	if (*(volatile s32 *)&exit_info.kind)
-		return -116;	/* -ESTALE */
+	if (!*(volatile bool *)&attached)
+		return -116;	/* -ESTALE: its scheduler exited */
 	if (BPF_CORE_READ(me, thread_pid, level))
 		return -95;	/* -EOPNOTSUPP */
 #define APPLY_CALL(e)	shj_mark_one((e).tid, (e).flags)
@@ -943,11 +963,13 @@ s32 BPF_STRUCT_OPS_SLEEPABLE(shinjuku_init)
 	bpf_for(i, 0, SHJ_MAX_CPUS)
 		cpu_ctx[i].rank = RANK_NONE;
 	compat_fallbacks = shj_compat_fallbacks();
+	attached = true;
 	return 0;
 }
 
 void BPF_STRUCT_OPS(shinjuku_exit, struct scx_exit_info *ei)
 {
+	*(volatile bool *)&attached = false;	/* first: see shinjuku_mark */
 	bpf_probe_read_kernel_str(exit_info.reason, sizeof(exit_info.reason),
 				  ei->reason);
 	bpf_probe_read_kernel_str(exit_info.msg, sizeof(exit_info.msg), ei->msg);

@@ -53,6 +53,8 @@ struct shj_rt {
 	__u64 runtime_ns;	/* total time on a CPU under this scheduler */
 	__u64 slice_used;	/* of its current slice, across prio boosts */
 	__u64 vtime;		/* CPU time used, weighted (background tier) */
+	__u32 retry_pending;	/* its tid is in nudge_retry */
+	__u32 _pad;
 };
 
 /*
@@ -76,12 +78,11 @@ struct shj_apply_entry {
 				 * ranking above it waits) */
 };
 
-/* In shj_apply_entry.flags, beside the task's flags: change the idle mark
- * only (qos is ignored); or change qos and the rest, keeping the mark; and
- * (shinjuku_mark's own) the thread is the caller; it must be of the
- * caller's process. */
+/* shj_apply_entry.flags: SHJ_APPLY_MARK_ONLY and SHJ_TASK_IDLE or not: set
+ * the idle mark (qos is ignored); without it: set the level to qos (the
+ * mark stays). shinjuku_mark's own: the thread is the caller; it must be of
+ * the caller's process. */
 #define SHJ_APPLY_MARK_ONLY	(1U << 31)
-#define SHJ_APPLY_KEEP_MARK	(1U << 30)
 #define SHJ_APPLY_SELF		(1U << 29)
 #define SHJ_APPLY_OWN		(1U << 28)
 

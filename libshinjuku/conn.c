@@ -348,7 +348,7 @@ int shj_conn_get_mark(struct shj_conn *c)
 		.msg_iov = &iov, .msg_iovlen = 1,
 		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
 	};
-	struct timeval tv = { .tv_sec = 1 };
+	struct pollfd pfd = { .events = POLLIN };
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	struct cmsghdr *cm;
@@ -358,11 +358,13 @@ int shj_conn_get_mark(struct shj_conn *c)
 	if (c->mark_fd >= 0)
 		return 0;
 	memcpy(addr.sun_path, SHJ_MARK_SOCKET, sizeof(SHJ_MARK_SOCKET));
-	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	/* never blocks: a full backlog fails at once (EAGAIN), the answer is
+	 * waited for at most 1 s; either way marks go through the daemon */
+	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (s < 0)
 		return -errno;
-	if (setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
-	    connect(s, (struct sockaddr *)&addr, sizeof(addr)) ||
+	pfd.fd = s;
+	if (connect(s, (struct sockaddr *)&addr, sizeof(addr)) ||
 	    getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &len)) {
 		err = -errno;
 		goto out;
@@ -374,7 +376,11 @@ int shj_conn_get_mark(struct shj_conn *c)
 		goto out;
 	}
 	memset(cbuf, 0, sizeof(cbuf));
-	n = recvmsg(s, &msg, MSG_CMSG_CLOEXEC);
+	if (poll(&pfd, 1, 1000) != 1) {
+		err = -ETIMEDOUT;
+		goto out;
+	}
+	n = recvmsg(s, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 	if (n < 0) {
 		err = -errno;
 		goto out;

@@ -55,6 +55,7 @@ static int lost;		/* why some may not have been handled */
 static int lost_untracked;	/* ... and some of them were not in regs */
 static int sync_err;		/* what was not re-applied, for shj_sync() */
 static int call_err;		/* ... and for the call that opened the session */
+static unsigned int mark_gen;	/* bumped when conn.mark_fd is (re)opened */
 static pid_t last_pid;		/* the shinjukud that has regs: pid, start */
 static unsigned long long last_start;
 
@@ -280,8 +281,13 @@ static int connect_locked(void)
 	if (conn.pid == getpid())
 		return 0;
 	err = shj_conn_open(&conn, sizeof(struct shj_rep));
-	if (err || (conn.daemon_pid == last_pid && conn.daemon_start == last_start))
+	if (err)
 		return err;
+	/* marks without the daemon, if it offers them (else through it) */
+	if (!shj_conn_get_mark(&conn))
+		mark_gen++;
+	if (conn.daemon_pid == last_pid && conn.daemon_start == last_start)
+		return 0;
 	err = nregs ? reapply() : 0;
 	if (transport_error(err)) {
 		drop_session(err);
@@ -289,8 +295,6 @@ static int connect_locked(void)
 	}
 	last_pid = conn.daemon_pid;
 	last_start = conn.daemon_start;
-	/* marks without the daemon, if it offers them (else through it) */
-	shj_conn_get_mark(&conn);
 	/* one-way marks sent to the daemon that exited are in effect again */
 	if (!lost_untracked)
 		lost = 0;
@@ -450,19 +454,22 @@ static int locked_call(struct shj_req *req)
 
 /*
  * Mark threads this process registered itself, without the daemon: run its
- * shinjuku_mark program (SHJ_MARK_SOCKET in proto.h). Returns 1 if done
- * (*err 0); 0 to go through the daemon: no program in this session, a
- * thread the process did not register, an error for a thread (the daemon
- * says which), or the program refused (its daemon exited; a pid
- * namespace): then it is let go, for this session.
+ * shinjuku_mark program (SHJ_MARK_SOCKET in proto.h). Returns how many of
+ * tids[0 .. n-1] are left for the daemon, moved to the front: all if there
+ * is no program in this session, a thread is one the process did not
+ * register, or the program refused (its daemon exited; a pid namespace:
+ * then it is let go, for this session); else those it returned an error
+ * for (a thread that exited, one root registered for another process): the
+ * daemon's answer is the one to give.
  */
-static int mark_direct(int op, const pid_t *tids, int n, int *err)
+static int mark_direct(int op, pid_t *tids, int n)
 {
-	int ret[SHJ_BATCH_MAX], i, e, fd = -1, done = 0;
+	int ret[SHJ_BATCH_MAX], i, e, left = n;
+	unsigned int gen;
 
 	pthread_rwlock_rdlock(&lock);
-	/* a daemon that exited: its program may still run (a dry run has no
-	 * scheduler to exit), on maps no one reads */
+	gen = mark_gen;
+	/* a daemon that exited: on the daemon's side, to reconnect */
 	if (conn.pid != getpid() || conn.mark_fd < 0 || !shj_conn_alive(&conn))
 		goto out;
 	for (i = 0; i < n; i++)
@@ -470,29 +477,25 @@ static int mark_direct(int op, const pid_t *tids, int n, int *err)
 			goto out;
 	e = shj_conn_mark(&conn, tids, n, op == SHJ_OP_IDLE, ret);
 	if (e) {
-		fd = conn.mark_fd;
-		goto out;
-	}
-	/* an error (a thread that exited, one root registered for another
-	 * process): the daemon's answer is the one to give */
-	for (i = 0; i < n; i++)
-		if (ret[i] < 0)
-			goto out;
-	done = 1;
-	*err = 0;
-	for (i = 0; i < n; i++)		/* (1: we marked ourselves, work waits) */
-		__atomic_store_n(&reg_find(tids[i])->idle, op == SHJ_OP_IDLE, __ATOMIC_RELAXED);
-out:
-	pthread_rwlock_unlock(&lock);
-	if (fd >= 0) {
+		pthread_rwlock_unlock(&lock);
 		pthread_rwlock_wrlock(&lock);
-		if (conn.mark_fd == fd) {
-			close(fd);
+		if (mark_gen == gen && conn.mark_fd >= 0) {
+			close(conn.mark_fd);
 			conn.mark_fd = -1;
 		}
 		pthread_rwlock_unlock(&lock);
+		return n;
 	}
-	return done;
+	for (left = 0, i = 0; i < n; i++) {	/* (1: we marked ourselves, work waits) */
+		if (ret[i] < 0)
+			tids[left++] = tids[i];
+		else
+			__atomic_store_n(&reg_find(tids[i])->idle, op == SHJ_OP_IDLE,
+					 __ATOMIC_RELAXED);
+	}
+out:
+	pthread_rwlock_unlock(&lock);
+	return left;
 }
 
 /* A request about one thread (0: the caller); marks may be one-way. */
@@ -506,12 +509,8 @@ static int thread_call(int op, pid_t tid, int qos)
 	req.op = (uint16_t)op;
 	req.tid = tid ? tid : gettid();
 	req.qos = qos;
-	if (op == SHJ_OP_IDLE || op == SHJ_OP_RUNNABLE) {
-		int err;
-
-		if (mark_direct(op, &req.tid, 1, &err))
-			return err;
-	}
+	if ((op == SHJ_OP_IDLE || op == SHJ_OP_RUNNABLE) && !mark_direct(op, &req.tid, 1))
+		return 0;
 	if (__atomic_load_n(&async_marks, __ATOMIC_RELAXED) &&
 	    (op == SHJ_OP_IDLE || op == SHJ_OP_RUNNABLE)) {
 		req.flags = SHJ_REQ_NOREPLY;
@@ -536,9 +535,9 @@ static int mark_many(int op, const pid_t *tids, int n)
 		req.op = (uint16_t)op;
 		for (k = 0; k < SHJ_BATCH_MAX && i + k < n; k++)
 			req.tids[k] = tids[i + k] ? tids[i + k] : gettid();
-		req.count = (uint32_t)k;
-		if (mark_direct(op, req.tids, k, &err)) {
-			/* done */
+		req.count = (uint32_t)mark_direct(op, req.tids, k);
+		if (!req.count) {
+			err = 0;	/* all marked directly */
 		} else if (__atomic_load_n(&async_marks, __ATOMIC_RELAXED)) {
 			req.flags = SHJ_REQ_NOREPLY;
 			err = send_oneway(&req);

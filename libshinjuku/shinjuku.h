@@ -90,11 +90,12 @@ int shj_set_qos(pid_t tid, int qos);
  *
  * Marks of threads this process registered are applied by the calling
  * thread itself where shinjukud allows it (its default; see --no-direct-
- * marks): at once, without a round trip to the daemon, also when the daemon
- * is stopped. Marking itself idle does not take the caller's CPU away in
- * the middle of the call: if other work waits, it keeps the CPU until its
- * slice ends (at a tick) or until it calls sched_yield() -- call that once
- * whoever hands it work can see it is free.
+ * marks): at once, without a round trip to the daemon, also while the
+ * daemon is stopped (SIGSTOP; after it exited they go to the new one).
+ * Marking itself idle does not itself take the caller's CPU away: if other
+ * work waits, it keeps the CPU until its slice ends (at a tick) or until it
+ * calls sched_yield() -- call that once whoever hands it work can see it is
+ * free.
  */
 int shj_idle(pid_t tid);
 

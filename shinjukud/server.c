@@ -634,7 +634,7 @@ static int do_change(struct shj_server *s, struct shj_session *ss,
 		if (req->op == SHJ_OP_SET_QOS)
 			e->qos = (uint32_t)req->qos;
 		if (req->op == SHJ_OP_SET_QOS)
-			e->flags = t->state.flags | SHJ_APPLY_KEEP_MARK;
+			e->flags = 0;	/* the level only */
 		else if (req->op == SHJ_OP_IDLE)
 			e->flags = SHJ_APPLY_MARK_ONLY | SHJ_TASK_IDLE;
 		else
@@ -853,8 +853,10 @@ static void handle_mark_socket(struct shj_server *s)
 		struct cmsghdr *cm;
 		int fd = accept4(s->mark_sock, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
+		if (fd < 0 && errno == ECONNABORTED)
+			continue;	/* that one gave up: the next */
 		if (fd < 0)
-			return;
+			return;		/* none left (or no descriptor to spare) */
 		memset(cbuf, 0, sizeof(cbuf));
 		cm = CMSG_FIRSTHDR(&msg);
 		cm->cmsg_level = SOL_SOCKET;

@@ -735,6 +735,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	skel->rodata->nr_cpus = (u32)ncpus;
+	/* room for every registered thread in the retry queue (each once) */
+	bpf_map__set_max_entries(skel->maps.nudge_retry, (u32)opt.max_threads);
 	if (!opt.switch_all)
 		skel->struct_ops.shinjuku_ops->flags |= kern.switch_partial;
 	skel->struct_ops.shinjuku_ops->timeout_ms = (u32)opt.watchdog_ms;
@@ -789,7 +791,9 @@ serve:
 	sched.tasks_fd = bpf_map__fd(skel->maps.shj_tasks);
 	sched.rt_fd = bpf_map__fd(skel->maps.shj_rt);
 	sched.apply_fd = bpf_program__fd(skel->progs.shinjuku_apply);
-	sched.mark_fd = opt.no_direct_marks ? -1 : bpf_program__fd(skel->progs.shinjuku_mark);
+	/* a dry run has no scheduler to say when it is gone (-ESTALE) */
+	sched.mark_fd = opt.no_direct_marks || opt.dry_run ? -1 :
+			bpf_program__fd(skel->progs.shinjuku_mark);
 	sched.dry_run = opt.dry_run;
 	sched.nr_levels = (unsigned int)opt.qos_levels;
 	sched.collect = collect_stats;
@@ -810,7 +814,7 @@ serve:
 	       opt.switch_all ? "switch-all" : "partial",
 	       (unsigned long long)opt.qos_levels,
 	       (unsigned long long)opt.slice_us, SHJ_REQUEST_QUEUE,
-	       opt.no_direct_marks ? "" : ", direct marks on " SHJ_MARK_SOCKET);
+	       sched.mark_fd < 0 ? "" : ", direct marks on " SHJ_MARK_SOCKET);
 	/* attached and serving: ready, for systemd's Type=notify */
 	err = shj_notify("READY=1");
 	if (err)
