@@ -525,7 +525,7 @@ static bool housekeeping(struct cpu_ctx *cc, s32 cpu, u64 now)
 	return false;
 }
 
-static int nudge(struct task_struct *p, bool new_request, bool retry, bool self);
+static void nudge(struct task_struct *p, bool new_request, bool retry, bool self);
 
 void BPF_STRUCT_OPS(shinjuku_dispatch, s32 cpu, struct task_struct *prev)
 {
@@ -549,10 +549,6 @@ void BPF_STRUCT_OPS(shinjuku_dispatch, s32 cpu, struct task_struct *prev)
 			__sync_fetch_and_sub(&nudge_retry_n, 1);
 			q = bpf_task_from_pid(tid);
 			if (q) {
-				struct shj_rt *qrt = bpf_task_storage_get(&shj_rt, q, NULL, 0);
-
-				if (qrt)
-					qrt->retry_pending = 0;
 				nudge(q, false, false, false);
 				bpf_task_release(q);
 			}
@@ -758,7 +754,7 @@ static void retry_later(struct shj_rt *rt, s32 tid)
 	}
 }
 
-static int nudge(struct task_struct *p, bool new_request, bool retry, bool self)
+static void nudge(struct task_struct *p, bool new_request, bool retry, bool self)
 {
 	struct shj_rt *rt = bpf_task_storage_get(&shj_rt, p, NULL, 0);
 	struct bpf_iter_scx_dsq it;
@@ -766,6 +762,8 @@ static int nudge(struct task_struct *p, bool new_request, bool retry, bool self)
 	s32 rank, tid = p->pid;
 	u64 from;
 
+	if (rt && !retry)	/* the retry itself (dispatch): out of the queue */
+		rt->retry_pending = 0;
 	if (rt && new_request) {
 		/* (another CPU's ops.stopping may race this: then the run
 		 * before the mark is counted into the new slice, once) */
@@ -791,10 +789,9 @@ static int nudge(struct task_struct *p, bool new_request, bool retry, bool self)
 		 * before it could tell anyone (a worker that marks itself
 		 * idle, then shows its dispatcher it is free); nor is its CPU
 		 * shown lower, which would make it another CPU's victim. It
-		 * yields when ready, or its slice ends at a tick; 1 says work
-		 * waits. */
-		if (self && rank < cc->rank)	/* (see above; it yields) */
-			return top_waiting() > rank;
+		 * yields when ready, or its slice ends at a tick. */
+		if (self && rank < cc->rank)
+			return;
 		if (cc->pid == tid) {
 			cc->rank = rank;
 			cc->fresh_until = is_fresh(rank) ? shj_now() + slice_of(rank, rt) : 0;
@@ -804,23 +801,23 @@ static int nudge(struct task_struct *p, bool new_request, bool retry, bool self)
 		}
 		if (retry && !self)
 			retry_later(rt, tid);
-		return 0;
+		return;
 	}
 	if (!(p->scx.flags & SCX_TASK_QUEUED))
-		return 0;	/* blocked: its next wake-up queues it right */
+		return;		/* blocked: its next wake-up queues it right */
 	dsq = BPF_CORE_READ(p, scx.dsq);
 	if (!dsq) {		/* being enqueued right now */
 		if (retry)
 			retry_later(rt, tid);
 		if (rank > RANK_IDLE)
 			kick_for(p, rank);
-		return 0;
+		return;
 	}
 	from = BPF_CORE_READ(dsq, id);
 	if (from == (u64)rank || from >= NR_RANKS)
-		return 0;	/* where it belongs, or on a CPU's own queue */
+		return;		/* where it belongs, or on a CPU's own queue */
 	if (scx_bpf_dsq_nr_queued((u64)rank) < 0)
-		return 0;	/* no such queue: not our scheduler's (a race with
+		return;		/* no such queue: not our scheduler's (a race with
 				 * its exit); moving there would be an error */
 	if (bpf_iter_scx_dsq_new(&it, from, 0) == 0) {
 		shj_dsq_move_set_slice(&it, slice_of(rank, rt));
@@ -830,7 +827,6 @@ static int nudge(struct task_struct *p, bool new_request, bool retry, bool self)
 	bpf_iter_scx_dsq_destroy(&it);
 	if (rank > RANK_IDLE)
 		kick_for(p, rank);
-	return 0;
 }
 
 /*
@@ -838,13 +834,13 @@ static int nudge(struct task_struct *p, bool new_request, bool retry, bool self)
  * see struct shj_apply_args. It loads on kernels without sched_ext too
  * (shinjukud --dry-run): the scheduling part is skipped there.
  */
-/* One entry of shinjuku_apply: 0, -ESRCH or -ENOENT (or 1: see
- * shj_mark_one). A global function, verified once, however many entries the
- * caller unrolls. */
+/* One entry of shinjuku_apply: 0, -ESRCH or -ENOENT. A global function,
+ * verified once, however many entries the caller unrolls. */
 __attribute__((noinline)) int shj_apply_one(s32 tid, u32 qos, u32 flags)
 {
 	struct task_struct *p = bpf_task_from_pid(tid);
-	bool new_request, self = flags & SHJ_APPLY_SELF;
+	/* the caller marks itself (shinjuku_mark) */
+	bool new_request, self = tid == (s32)bpf_get_current_pid_tgid();
 	struct shj_task *t;
 	int ret = 0;
 
@@ -871,29 +867,26 @@ __attribute__((noinline)) int shj_apply_one(s32 tid, u32 qos, u32 flags)
 		new_request = __sync_fetch_and_and(&t->flags, ~SHJ_TASK_IDLE) & SHJ_TASK_IDLE;
 	if (bpf_ksym_exists(scx_bpf_task_running) && *(volatile bool *)&attached) {
 		bpf_rcu_read_lock();	/* the DSQ iterator may not sleep */
-		ret = nudge(p, new_request, true, self);
+		nudge(p, new_request, true, self);
 		bpf_rcu_read_unlock();
 	}
 	bpf_task_release(p);
-	return ret;
+	return 0;
 }
 
 /*
  * One entry of shinjuku_mark: a client marks a thread of its own process
  * idle (flags SHJ_TASK_IDLE) or runnable (0) without the daemon. Only the
- * mark changes; 0, 1 (the caller marked itself and should yield: work that
- * now ranks above it waits), -ESRCH, -ENOENT (not registered) or -EPERM
- * (another process's thread).
+ * mark changes; 0, -ESRCH, -ENOENT (not registered) or -EPERM (another
+ * process's thread).
  */
 __attribute__((noinline)) int shj_mark_one(s32 tid, u32 flags)
 {
 	int ret;
 
-	flags = SHJ_APPLY_MARK_ONLY | SHJ_APPLY_OWN | (flags & SHJ_TASK_IDLE);
-	if (tid == (s32)bpf_get_current_pid_tgid())
-		flags |= SHJ_APPLY_SELF;
-	ret = shj_apply_one(tid, 0, flags);
-	if (ret >= 0)
+	ret = shj_apply_one(tid, 0, SHJ_APPLY_MARK_ONLY | SHJ_APPLY_OWN |
+				    (flags & SHJ_TASK_IDLE));
+	if (!ret)
 		stat_inc(SHJ_STAT_MARK_DIRECT);
 	return ret;
 }

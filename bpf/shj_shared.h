@@ -73,18 +73,15 @@ struct shj_apply_entry {
 	__u32 flags;
 	__s32 ret;		/* out: 0, -ESRCH (no such thread) or
 				 * -ENOENT (not registered); shinjuku_mark:
-				 * also -EPERM (not the caller's process)
-				 * and 1 (the caller itself: done, and work
-				 * ranking above it waits) */
+				 * also -EPERM (not the caller's process) */
 };
 
 /* shj_apply_entry.flags: SHJ_APPLY_MARK_ONLY and SHJ_TASK_IDLE or not: set
  * the idle mark (qos is ignored); without it: set the level to qos (the
- * mark stays). shinjuku_mark's own: the thread is the caller; it must be of
- * the caller's process. */
+ * mark stays). shinjuku_mark's own: the thread must be of the caller's
+ * process. */
 #define SHJ_APPLY_MARK_ONLY	(1U << 31)
-#define SHJ_APPLY_SELF		(1U << 29)
-#define SHJ_APPLY_OWN		(1U << 28)
+#define SHJ_APPLY_OWN		(1U << 30)
 
 struct shj_apply_args {
 	__u32 count;

@@ -486,7 +486,7 @@ static int mark_direct(int op, pid_t *tids, int n)
 		pthread_rwlock_unlock(&lock);
 		return n;
 	}
-	for (left = 0, i = 0; i < n; i++) {	/* (1: we marked ourselves, work waits) */
+	for (left = 0, i = 0; i < n; i++) {
 		if (ret[i] < 0)
 			tids[left++] = tids[i];
 		else

@@ -749,8 +749,7 @@ int main(int argc, char **argv)
 
 		bpf_map__set_autocreate(skel->maps.shinjuku_ops, false);
 		bpf_object__for_each_program(prog, skel->obj)
-			bpf_program__set_autoload(prog, prog == skel->progs.shinjuku_apply ||
-							prog == skel->progs.shinjuku_mark);
+			bpf_program__set_autoload(prog, prog == skel->progs.shinjuku_apply);
 	}
 	if (opt.verbose)
 		verifier_stats_setup(skel);

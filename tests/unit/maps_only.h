@@ -28,8 +28,7 @@ static int load_maps_only(struct shinjuku_bpf **out, int with_apply)
 		return -errno;
 	bpf_map__set_autocreate(s->maps.shinjuku_ops, false);
 	bpf_object__for_each_program(prog, s->obj)
-		bpf_program__set_autoload(prog, with_apply && (prog == s->progs.shinjuku_apply ||
-							       prog == s->progs.shinjuku_mark));
+		bpf_program__set_autoload(prog, with_apply && prog == s->progs.shinjuku_apply);
 	err = shinjuku_bpf__load(s);
 	if (err) {
 		shinjuku_bpf__destroy(s);
