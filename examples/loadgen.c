@@ -13,9 +13,11 @@
  * Output: one line of name=value pairs (or --json: one JSON object) with
  * offered and achieved rates and, per class (short, long), count, p50, p99,
  * p99.9 latency in us and mean slowdown (latency / service time). After a
- * replay also: the machine's context switches and interrupts per request
- * (system-wide, /proc/stat: meant for a machine that runs nothing else), and
- * per class the p50 and p99 of the latency's three parts -- late (the
+ * replay also: the machine's context switches, interrupts and busy CPU time
+ * per request, and that time less the mean service time: what the
+ * dispatcher, the scheduler and the kernel cost per request (system-wide,
+ * /proc/stat, sampled at the tick: meant for a machine that runs nothing
+ * else), and per class the p50 and p99 of the latency's three parts -- late (the
  * dispatcher's wake-up after the arrival time), wait (submission until a
  * worker begins) and run (begin to done, preemptions included) -- and,
  * for the slowest 1 % of short requests (latency above the p99), where
@@ -67,7 +69,7 @@ struct req {
 static struct req *reqs;
 static size_t nreqs;
 static struct timespec t0;
-static unsigned long long ctxt_n, intr_n;	/* replay: during it, system-wide */
+static struct sys_counts sys_n;		/* replay: during it, system-wide */
 static struct rk_db *db;			/* --app rocksdb */
 static double warm_s;				/* --app rocksdb: rk_warm() took */
 
@@ -196,21 +198,31 @@ static void simulate(void)
 	free(core_job);
 }
 
-/* System-wide context switches and interrupts so far (/proc/stat); 0 if
+/* System-wide context switches, interrupts and busy CPU time (user, nice,
+ * system, irq, softirq, steal, in clock ticks) so far (/proc/stat); 0 if
  * unreadable. */
-static void sys_counts(unsigned long long *ctxt, unsigned long long *intr)
+struct sys_counts {
+	unsigned long long ctxt, intr, busy;
+};
+
+static void sys_counts(struct sys_counts *c)
 {
+	unsigned long long v[8] = { 0 };
 	char line[256];
 	FILE *f = fopen("/proc/stat", "r");
 
-	*ctxt = *intr = 0;
+	memset(c, 0, sizeof(*c));
 	if (!f)
 		return;
 	while (fgets(line, sizeof(line), f)) {	/* the intr line is long: */
 		if (!strncmp(line, "ctxt ", 5))	/* its head is enough */
-			*ctxt = strtoull(line + 5, NULL, 10);
+			c->ctxt = strtoull(line + 5, NULL, 10);
 		else if (!strncmp(line, "intr ", 5))
-			*intr = strtoull(line + 5, NULL, 10);
+			c->intr = strtoull(line + 5, NULL, 10);
+		else if (!strncmp(line, "cpu ", 4) &&
+			 sscanf(line + 4, "%llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
+				&v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) == 8)
+			c->busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
 	}
 	fclose(f);
 }
@@ -298,7 +310,7 @@ static int replay(void)
 	}
 	/* arrivals on time: the default 50 us timer slack would delay each */
 	prctl(PR_SET_TIMERSLACK, 1UL);
-	sys_counts(&ctxt_n, &intr_n);
+	sys_counts(&sys_n);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (i = 0; i < nreqs; i++) {
 		double wait = reqs[i].arrival_us - now_us();
@@ -334,11 +346,12 @@ static int replay(void)
 			usleep(10000);
 	} while (done < nreqs && now_us() < deadline);
 	{
-		unsigned long long c, i;
+		struct sys_counts end;
 
-		sys_counts(&c, &i);
-		ctxt_n = c - ctxt_n;
-		intr_n = i - intr_n;
+		sys_counts(&end);
+		sys_n.ctxt = end.ctxt - sys_n.ctxt;
+		sys_n.intr = end.intr - sys_n.intr;
+		sys_n.busy = end.busy - sys_n.busy;
 	}
 	if (opt.progress)
 		fputc('\n', stderr);
@@ -686,12 +699,25 @@ int main(int argc, char **argv)
 	else
 		printf("label=%s load=%.3f offered_rps=%.1f achieved_rps=%.1f", opt.label,
 		       opt.load, nreqs / opt.secs, nreqs / (elapsed_us / 1e6));
-	/* what each request cost the machine in switches and interrupts:
-	 * meant for a machine that runs nothing else (the VM) */
-	if (ctxt_n && nreqs)
+	/* what each request cost the machine in switches, interrupts and
+	 * busy CPU time, and of that time what its service did not need (the
+	 * dispatcher, the scheduler, the kernel): meant for a machine that runs
+	 * nothing else (the VM) */
+	if (sys_n.ctxt && nreqs) {
+		double cpu_us = (double)sys_n.busy * 1e6 / (double)sysconf(_SC_CLK_TCK) /
+				(double)nreqs, service_us = 0;
+
 		printf(opt.json ? "\"switches_per_req\":%.2f,\"irqs_per_req\":%.2f," :
 		       " switches_per_req=%.2f irqs_per_req=%.2f",
-		       (double)ctxt_n / (double)nreqs, (double)intr_n / (double)nreqs);
+		       (double)sys_n.ctxt / (double)nreqs, (double)sys_n.intr / (double)nreqs);
+		printf(opt.json ? "\"cpu_per_req_us\":%.1f," : " cpu_per_req_us=%.1f", cpu_us);
+		if (!opt.rocksdb) {	/* its service time is the work's own */
+			for (size_t i = 0; i < nreqs; i++)
+				service_us += reqs[i].service_us;
+			printf(opt.json ? "\"cpu_over_service_us\":%.1f," : " cpu_over_service_us=%.1f",
+			       cpu_us - service_us / (double)nreqs);
+		}
+	}
 	report_class("short", 0, 1);
 	if (opt.dist == D_BIMODAL)
 		report_class("long", 1, 0);

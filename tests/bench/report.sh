@@ -7,7 +7,8 @@
 #  - every run: short-request p50/p99/p99.9, p99 over the ideal's (same
 #    seed), the p99 of each part of the latency (late: the dispatcher's
 #    wake-up after the arrival time; wait: submission until a worker begins;
-#    run: begin to done), context switches and interrupts per request, BPF
+#    run: begin to done), context switches and interrupts per request, the
+#    busy CPU time per request over the mean service time (loadgen), BPF
 #    ns per request (shinjukud --prog-stats: the sum over its programs of
 #    runs x mean ns, over all requests), the batch job's CPU time;
 #  - cyclictest's wake-up latency beside hackbench, per policy.
@@ -106,6 +107,7 @@ function f(x) { return x == "" ? "-" : sprintf("%.2f", x / 1000) }
   p50[n] = kv["short_p50_us"]; p99[n] = kv["short_p99_us"]; p999[n] = kv["short_p999_us"]
   late[n] = kv["short_late_p99_us"]; wq[n] = kv["short_wait_p99_us"]; run[n] = kv["short_run_p99_us"]
   sw[n] = kv["switches_per_req"]; irq[n] = kv["irqs_per_req"]; bcpu[n] = kv["batch_cpu_ms"]; bt[n] = kv["batch"]
+  ovc[n] = kv["cpu_over_service_us"] != "" ? sprintf("%.0f", kv["cpu_over_service_us"]) : "-"
   reqs = kv["short_n"] + kv["long_n"]
   bpf[n] = kv["bpf_ns"] != "" && reqs ? sprintf("%.0f", kv["bpf_ns"] / reqs) : "-"
   ovh[n] = kv["overhead_us"]
@@ -139,22 +141,22 @@ END {
   }
   print ""
   print "## Every run\n"
-  print "BPF ns per request: shinjukud --prog-stats, the sum over its programs of runs x mean ns (timer callbacks are not counted by the kernel), over all requests."
+  print "BPF ns per request: shinjukud --prog-stats, the sum over its programs of runs x mean ns, over all requests. CPU over service: the busy CPU time of the whole machine per request (/proc/stat) less the mean service time -- what the dispatcher, the scheduler (BPF included) and the kernel cost per request (spinning workers: their spinning; with the batch job: the batch job too)."
   print ""
-  print "| variant | policy | seed | load | short p50 ms | p99 ms | p99.9 ms | p99 / ideal | late / wait / run p99 ms | switches / irqs per request | BPF ns per request | batch CPU ms |"
-  print "|---|---|---|---|---|---|---|---|---|---|---|---|"
+  print "| variant | policy | seed | load | short p50 ms | p99 ms | p99.9 ms | p99 / ideal | late / wait / run p99 ms | switches / irqs per request | CPU over service µs per request | BPF ns per request | batch CPU ms |"
+  print "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   for (i = 1; i <= n; i++) {
     il = ideal[load[i] " " rep[i]]
     if (bad[i] != "" && p99[i] == "") {
-      printf "| %s | %s | %s | %.0f%% | %s | | | | | | | |\n", var[i], pol[i], rep[i], load[i] * 100, bad[i]
+      printf "| %s | %s | %s | %.0f%% | %s | | | | | | | | |\n", var[i], pol[i], rep[i], load[i] * 100, bad[i]
       continue
     }
-    printf "| %s | %s%s%s | %s | %.0f%% | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+    printf "| %s | %s%s%s | %s | %.0f%% | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
       var[i], pol[i], (ovh[i] != "" ? sprintf(" (%.0f us)", ovh[i]) : ""), (bad[i] != "" ? " **" bad[i] "**" : ""),
       rep[i], load[i] * 100, f(p50[i]), f(p99[i]), f(p999[i]),
       (il > 0 ? sprintf("%.1f", p99[i] / il) : "-"),
       (late[i] != "" ? f(late[i]) " / " f(wq[i]) " / " f(run[i]) : "-"),
-      (sw[i] != "" ? sprintf("%.1f / %.1f", sw[i], irq[i]) : "-"), bpf[i],
+      (sw[i] != "" ? sprintf("%.1f / %.1f", sw[i], irq[i]) : "-"), ovc[i], bpf[i],
       (bt[i] == "yes" ? bcpu[i] : "-")
   }
 }'

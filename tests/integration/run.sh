@@ -911,6 +911,7 @@ test_loadgen_smoke() {
     echo "  loadgen $mode: $(cut -c1-160 <<<"$out")"
     check "loadgen $mode: exit $rc: $out" test $rc = 0
     check "loadgen $mode: no short requests: $out" grep -q 'short_n=[1-9]' <<<"$out"
+    check "loadgen $mode: no CPU time per request: $out" grep -Eq ' cpu_per_req_us=[1-9][0-9.]* cpu_over_service_us=-?[0-9.]+ ' <<<"$out"
   done
   stop_daemon
 }
