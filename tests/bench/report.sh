@@ -141,7 +141,7 @@ END {
   }
   print ""
   print "## Every run\n"
-  print "BPF ns per request: shinjukud --prog-stats, the sum over its programs of runs x mean ns, over all requests. CPU over service: the busy CPU time of the whole machine per request (/proc/stat) less the mean service time -- what the dispatcher, the scheduler (BPF included) and the kernel cost per request (spinning workers: their spinning; with the batch job: the batch job too)."
+  print "BPF ns per request: shinjukud --prog-stats, the sum over its programs of runs x mean ns, over all requests. CPU over service: the busy CPU time of the whole machine per request (/proc/stat) less the mean service time -- what the dispatcher, the scheduler (BPF included) and the kernel cost per request, plus the background of the machine spread over the requests (alike for every policy at one load: compare policies at the same load; spinning workers: their spinning too; with the batch job: the batch job too)."
   print ""
   print "| variant | policy | seed | load | short p50 ms | p99 ms | p99.9 ms | p99 / ideal | late / wait / run p99 ms | switches / irqs per request | CPU over service µs per request | BPF ns per request | batch CPU ms |"
   print "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
