@@ -437,10 +437,19 @@ void BPF_STRUCT_OPS(shinjuku_enqueue, struct task_struct *p, u64 enq_flags)
 	slice = slice_of(rank, rt);
 	if (reenq && p->scx.slice && p->scx.slice < slice)
 		slice = p->scx.slice;
-	if (rank == RANK_BG && rt) {
-		if ((s64)(rt->vtime - (bg_vtime - LONG_SLICE_NS)) < 0)
-			rt->vtime = bg_vtime - LONG_SLICE_NS;
-		shj_dsq_insert_vtime(p, RANK_BG, slice, rt->vtime, 0);
+	/* The background queue is ordered by vtime: nothing may go there in
+	 * FIFO order, which the kernel punishes by ejecting the scheduler --
+	 * not even a task whose storage could not be had (an allocation in
+	 * this atomic context can fail): that one goes in at the clock. */
+	if (rank == RANK_BG) {
+		u64 vtime = bg_vtime;
+
+		if (rt) {
+			if ((s64)(rt->vtime - (bg_vtime - LONG_SLICE_NS)) < 0)
+				rt->vtime = bg_vtime - LONG_SLICE_NS;
+			vtime = rt->vtime;
+		}
+		shj_dsq_insert_vtime(p, RANK_BG, slice, vtime, 0);
 		kick_for(p, rank);
 		return;
 	}
@@ -814,8 +823,9 @@ static void nudge(struct task_struct *p, bool new_request, bool retry, bool self
 		return;
 	}
 	from = BPF_CORE_READ(dsq, id);
-	if (from == (u64)rank || from >= NR_RANKS)
-		return;		/* where it belongs, or on a CPU's own queue */
+	if (from == (u64)rank || from >= NR_RANKS || rank == RANK_BG)
+		return;		/* where it belongs, or on a CPU's own queue (or
+				 * "background": a move there would be FIFO) */
 	if (scx_bpf_dsq_nr_queued((u64)rank) < 0)
 		return;		/* no such queue: not our scheduler's (a race with
 				 * its exit); moving there would be an error */

@@ -475,6 +475,32 @@ test_stress_no_ejection() {
   check "ejected: $(grep ejected "$T/d.log")" test -z "$(grep ejected "$T/d.log")"
 }
 
+# --switch-all attached while many tasks are runnable: the kernel hands every
+# one of them to ops.enqueue at once, in atomic context, where the scheduler's
+# task storage may not be had (its allocator's per-CPU cache runs dry); none
+# of them may go into the background tier in FIFO order -- that queue is
+# vtime-ordered and the kernel ejects a scheduler that mixes the two. Several
+# attaches, each with a fresh crowd of forked shells.
+test_switch_all_attach_under_load() {
+  local round i spinners
+  for round in 1 2 3; do
+    spinners=()
+    for i in $(seq 100); do
+      # niced, so that the daemon (not niced) still loads in time
+      bash -c 'renice -n 19 $$ >/dev/null; while :; do :; done' &
+      spinners+=($!)
+    done
+    check "round $round: the spinners did not start" kill -0 "${spinners[@]}"
+    start_daemon "$T/d$round.log" --switch-all || { kill "${spinners[@]}"; wait "${spinners[@]}" 2>/dev/null; return; }
+    sleep 1
+    check "round $round: shinjukud died: $(tail -n 3 "$T/d$round.log")" kill -0 "$daemon_pid"
+    stop_daemon
+    kill "${spinners[@]}"; wait "${spinners[@]}" 2>/dev/null
+    check "round $round: ejected: $(grep -E 'ejected|PRIQ' "$T/d$round.log")" \
+      test -z "$(grep ejected "$T/d$round.log")"
+  done
+}
+
 test_shjctl() {
   local rc
   $B/shjctl status >"$T/out" 2>&1; rc=$?
@@ -1052,7 +1078,7 @@ all_tests=(test_kernel_has_sched_ext test_kernel_fallbacks test_daemon_rejects_b
   test_restart_refusal_reported test_oneway_loss_reported
   test_no_user_blocks_the_daemon test_sigterm_under_flood test_garbage_flood
   test_loadgen_smoke test_service_exec_start test_private_checkout
-  test_stress_no_ejection test_rocksdb_server_under_shinjuku)
+  test_stress_no_ejection test_switch_all_attach_under_load test_rocksdb_server_under_shinjuku)
 # usage: run.sh [TEST...]   (default: all, in this order)
 (($#)) || set -- "${all_tests[@]}"
 for t in "$@"; do
