@@ -17,9 +17,10 @@
  * per request, and that time less the mean service time: what the
  * dispatcher, the scheduler and the kernel cost per request (system-wide,
  * /proc/stat, sampled at the tick: meant for a machine that runs nothing
- * else), and per class the p50 and p99 of the latency's three parts -- late (the
- * dispatcher's wake-up after the arrival time), wait (submission until a
- * worker begins) and run (begin to done, preemptions included) -- and,
+ * else), and per class the p50 and p99 of the latency's three parts --
+ * late (the dispatcher's wake-up after the arrival time), wait (submission
+ * until a worker begins) and run (begin to done, preemptions included) --
+ * and,
  * for the slowest 1 % of short requests (latency above the p99), where
  * their time went on average: late, pool (queued until a worker took
  * it), cpu (from then until that worker ran it), run, and of the run the
