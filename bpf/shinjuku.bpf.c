@@ -69,6 +69,14 @@
  *   runs first, with at most a slice of credit, so an ordinary task that
  *   wakes up does not queue behind every CPU hog's 20 ms slice.
  *
+ * The queues are shared by all CPUs, so FCFS holds across them; a task
+ * that ran on another CPU migrates when it is taken (under QEMU that move
+ * costs 4-6 times a local one). Queues per CPU (a thread queued where it
+ * last ran, a CPU stealing when its own are empty) cut the migrations but
+ * made the tail worse at 70-80 % load, measured side by side; and putting
+ * a woken worker on its waker's CPU (EEVDF's wake-affine) could strand it
+ * behind a waker that does not sleep, into the watchdog.
+ *
  * Caveats: the per-CPU view (cpu_ctx) is written without locks and may be
  * one switch stale; an enqueue looks at up to KICK_SCAN CPUs for a victim
  * (from a point that rotates): on a bigger machine a victim it misses runs
