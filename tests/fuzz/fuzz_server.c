@@ -14,7 +14,7 @@
  *                  bit 1: header made valid (version, size)
  *                  bit 2: tids 1..8 name real threads: the child's two (its
  *                         own), the harness's two (another process's), one
- *                         that exited
+ *                         that exited, the child's main thread
  *                  bit 3: pid, fd and queue name the child's request queue
  *                  bit 4: 256 more bytes of length
  *   len (1 byte), then len bytes (cut to what the queue takes)
@@ -58,7 +58,8 @@ typedef __u64 u64;
 
 static struct shinjuku_bpf *skel;
 static struct shj_server srv;
-static pid_t child, tids[5];	/* child's two, ours two, one that exited */
+static pid_t child, tids[6];	/* child's two, ours two, one that exited,
+				 * the child's main thread */
 static int to_child = -1, from_child = -1;
 static mqd_t req_q = (mqd_t)-1, rep_q = (mqd_t)-1;	/* the child's, opened by us */
 static struct session_info {
@@ -292,25 +293,39 @@ static void send_session(const void *buf, size_t len)
 	mq_send(req_q, buf, len, 0);	/* full, or too long: the client's loss */
 }
 
-/* The child's threads back, as its own calls would do it; then nothing of
- * it is left in the server or the map. */
+/* One well-formed request on the session, served. */
+static void session_op(uint16_t op, int32_t tid)
+{
+	struct shj_req r;
+
+	memset(&r, 0, sizeof(r));
+	r.version = SHJ_PROTO_VERSION;
+	r.size = sizeof(r);
+	r.op = op;
+	r.tid = tid;
+	send_session(&r, sizeof(r));
+	shj_server_handle(&srv, 64);
+	drain_replies();
+}
+
+/* The child's threads back, as its own calls would do it -- its two, and
+ * any other of its threads the input named by number (libFuzzer learns
+ * real tids from the comparisons it sees); then nothing of it is left in
+ * the server or the map. */
 static void reset(void)
 {
 	int fd = bpf_map__fd(skel->maps.shj_tasks);
 	struct shj_task task;
-	struct shj_req r;
+	unsigned int j;
 	int i;
 
-	for (i = 0; i < 3 && srv.nsessions; i++) {
-		memset(&r, 0, sizeof(r));
-		r.version = SHJ_PROTO_VERSION;
-		r.size = sizeof(r);
-		r.op = i < 2 ? SHJ_OP_UNREGISTER : SHJ_OP_SYNC;
-		r.tid = i < 2 ? tids[i] : 0;
-		send_session(&r, sizeof(r));
-		shj_server_handle(&srv, 64);
-		drain_replies();
-	}
+	for (i = 0; i < 2 && srv.nsessions; i++)
+		session_op(SHJ_OP_UNREGISTER, tids[i]);
+	for (j = 0; j < srv.lim.threads && srv.nsessions && srv.nthreads; j++)
+		if (srv.threads[j].tid)
+			session_op(SHJ_OP_UNREGISTER, srv.threads[j].tid);
+	if (srv.nsessions)
+		session_op(SHJ_OP_SYNC, 0);
 	REQUIRE(srv.nthreads == 0);
 	for (i = 0; i < 4; i++) {
 		int pfd = shj_thread_pidfd(tids[i]);
@@ -372,6 +387,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	child = fork();
 	if (child < 0)
 		die_quietly("fork", errno);
+	tids[5] = child;
 	if (child == 0) {
 		close(p1[1]);
 		close(p2[0]);
@@ -391,7 +407,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 /* Tid value v of the input, made a real thread's when asked. */
 static int32_t tid_from(int32_t v, int map)
 {
-	return map && v >= 1 && v <= 8 ? tids[(v - 1) % 5] : v;
+	return map && v >= 1 && v <= 8 ? tids[(v - 1) % 6] : v;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

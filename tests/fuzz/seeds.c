@@ -178,5 +178,10 @@ int main(int argc, char **argv)
 	slen = 0;
 	add(1, &hello);		/* the public queue: a HELLO for nobody */
 	put("server", "public", sbuf, slen);
+	slen = 0;
+	r = req(SHJ_OP_REGISTER);
+	r.tid = 6;		/* the client's main thread: its own too */
+	add(4, &r);
+	put("server", "main-thread", sbuf, slen);
 	return 0;
 }
