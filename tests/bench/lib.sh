@@ -8,7 +8,8 @@
 #                                 the daemon's queues (spinning workers)
 #   scx_simple, scx_central       the kernel's example schedulers, defaults
 #                                 (built by scripts/build-peers; $SHJ_PEERS)
-# Environment: BENCH_PRESET, BENCH_DAEMON_ARGS, BENCH_PROG_STATS (tail.sh).
+# Environment: BENCH_PRESET, BENCH_DAEMON_ARGS, BENCH_PROG_STATS (tail.sh;
+# also whether a peer's BPF programs are timed).
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
 B=build/bin
 # BENCH_PRESET=tcg (default): 500 us / 50 ms requests, 500 us quantum for
@@ -73,6 +74,11 @@ start_sched() {
   if [[ ! -e /boot/config-$(uname -r) && ! -e /proc/config.gz && -f $PEERS/config ]]; then
     mkdir -p /boot && cp "$PEERS/config" "/boot/config-$(uname -r)"
   fi
+  # its BPF programs timed as shinjukud's are (--prog-stats), unless
+  # BENCH_PROG_STATS=0: the kernel-wide switch, for as long as it runs
+  if [[ ${BENCH_PROG_STATS:-1} != 0 ]]; then
+    echo 1 >/proc/sys/kernel/bpf_stats_enabled || echo "bench: cannot time $p's BPF programs" >&2
+  fi
   "$PEERS/$p" >"$log" 2>&1 &
   sched=$! sched_kind=$p ops=${p#scx_}
   for i in $(seq 200); do
@@ -85,9 +91,19 @@ start_sched() {
   stop_sched; return 1
 }
 
+# peer_bpf_ns PID: the run time of the BPF programs PID holds, summed over
+# them (each once: its fdinfo has prog_id, run_time_ns), or nothing
+peer_bpf_ns() {
+  local f
+  for f in /proc/"$1"/fdinfo/*; do
+    awk '/^prog_id:/ { id = $2 } /^run_time_ns:/ { t = $2 } END { if (id != "") print id, t }' "$f" 2>/dev/null
+  done | sort -u -k1,1 | awk '{ s += $2; n++ } END { if (n) printf "%.0f", s }'
+}
+
 # stop_sched: SIGTERM to shinjukud, SIGINT to a peer; sets EJECTED (1 if the
-# kernel ejected the scheduler before) and BPF_NS (shinjukud --prog-stats:
-# the sum over its programs of runs x mean ns).
+# kernel ejected the scheduler before) and BPF_NS (the sum over the
+# scheduler's programs of their run time: shinjukud --prog-stats, or the
+# kernel's stats of a peer's programs, read before it stops).
 stop_sched() {
   local i
   [[ -n $sched ]] || return 0
@@ -99,7 +115,9 @@ stop_sched() {
       awk '{ for (i = 1; i <= NF; i++) { split($i, a, "="); split(a[2], b, "/"); s += b[1] * b[2] }; seen = 1 }
            END { if (seen) printf "%.0f", s }')
   else
+    [[ ${BENCH_PROG_STATS:-1} == 0 ]] || BPF_NS=$(peer_bpf_ns "$sched")
     kill -INT "$sched" 2>/dev/null; wait "$sched"
+    [[ ${BENCH_PROG_STATS:-1} == 0 ]] || echo 0 >/proc/sys/kernel/bpf_stats_enabled
     # a clean stop reports "EXIT: unregistered from user space"
     grep -q '^EXIT: unregistered from user space' "$log" || EJECTED=1
   fi

@@ -9,8 +9,9 @@
 #    wake-up after the arrival time; wait: submission until a worker begins;
 #    run: begin to done), context switches and interrupts per request, the
 #    busy CPU time per request over the mean service time (loadgen), BPF
-#    ns per request (shinjukud --prog-stats: the sum over its programs of
-#    runs x mean ns, over all requests), the batch job's CPU time;
+#    ns per request (the run time of the scheduler's BPF programs, over all
+#    requests: shinjukud --prog-stats, or the kernel's stats for a peer's
+#    programs), the batch job's CPU time;
 #  - cyclictest's wake-up latency beside hackbench, per policy.
 # With PLOT=file.png (and gnuplot), also plots of short-request p99 against
 # load, one line per policy, in three panels: blocking workers, spinning
@@ -141,7 +142,7 @@ END {
   }
   print ""
   print "## Every run\n"
-  print "BPF ns per request: shinjukud --prog-stats, the sum over its programs of runs x mean ns, over all requests. CPU over service: the busy CPU time of the whole machine per request (/proc/stat) less the mean service time -- what the dispatcher, the scheduler (BPF included) and the kernel cost per request, plus the background of the machine spread over the requests (alike for every policy at one load: compare policies at the same load; spinning workers: their spinning too; with the batch job: the batch job too)."
+  print "BPF ns per request: the run time of the BPF programs of the scheduler (shinjukud --prog-stats: the sum over its programs of runs x mean ns; scx_simple, scx_central: the kernel stats of their programs, kernel.bpf_stats_enabled), over all requests. CPU over service: the busy CPU time of the whole machine per request (/proc/stat) less the mean service time -- what the dispatcher, the scheduler (BPF included) and the kernel cost per request, plus the background of the machine spread over the requests (alike for every policy at one load: compare policies at the same load; spinning workers: their spinning too; with the batch job: the batch job too)."
   print ""
   print "| variant | policy | seed | load | short p50 ms | p99 ms | p99.9 ms | p99 / ideal | late / wait / run p99 ms | switches / irqs per request | CPU over service µs per request | BPF ns per request | batch CPU ms |"
   print "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
