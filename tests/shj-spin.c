@@ -80,6 +80,7 @@ static void set_window(int w)
 	window = w;
 	syscall(SYS_futex, &window, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
+
 static pthread_barrier_t ready;
 
 static double now_us(void)
