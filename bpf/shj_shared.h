@@ -54,7 +54,7 @@ struct shj_rt {
 	__u64 slice_used;	/* of its current slice, across prio boosts */
 	__u64 vtime;		/* CPU time used, weighted (background tier) */
 	__u32 retry_pending;	/* its tid is in nudge_retry */
-	__u32 _pad;
+	__u32 woke;		/* blocked since it last ran: a new request */
 };
 
 /*
