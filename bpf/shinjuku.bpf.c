@@ -236,12 +236,15 @@ static u32 log2_bucket(u64 v)
 {
 	u32 b = 0;
 
-	/* bounded: at most 63 halvings */
-	while (v > 1 && b < SHJ_HIST_BUCKETS - 1) {
-		v >>= 1;
-		b++;
-	}
-	return b;
+	/* floor(log2(v)) in six steps, not one per bit */
+	if (v >> 32) { v >>= 32; b += 32; }
+	if (v >> 16) { v >>= 16; b += 16; }
+	if (v >> 8) { v >>= 8; b += 8; }
+	if (v >> 4) { v >>= 4; b += 4; }
+	if (v >> 2) { v >>= 2; b += 2; }
+	if (v >> 1)
+		b += 1;
+	return b < SHJ_HIST_BUCKETS - 1 ? b : SHJ_HIST_BUCKETS - 1;
 }
 
 /* rt's thread ran ran ns more of its request */
@@ -611,18 +614,19 @@ void BPF_STRUCT_OPS(shinjuku_running, struct task_struct *p)
 	struct shj_rt *rt = bpf_task_storage_get(&shj_rt, p, NULL,
 						 BPF_LOCAL_STORAGE_GET_F_CREATE);
 	struct cpu_ctx *cc = cpu_ctx_of(scx_bpf_task_cpu(p));
-	u64 now = shj_now();
+	u64 now = shj_now(), slice;
 	bool registered;
 	s32 rank = rank_of(p, rt, &registered);
 
+	slice = slice_of(rank, rt);
 	if (rt) {
 		if (rt->woke && !rt->enq_at)	/* straight onto an idle CPU */
 			stat_inc(SHJ_STAT_DIRECT);
 		rt->woke = 0;
 		/* the kernel gave a thread woken onto an idle CPU its default
 		 * slice: a fresh one gets what is left of its own */
-		if (is_fresh(rank) && p->scx.slice > slice_of(rank, rt))
-			shj_task_set_slice(p, slice_of(rank, rt));
+		if (is_fresh(rank) && p->scx.slice > slice)
+			shj_task_set_slice(p, slice);
 		if (rt->enq_at && rank >= RANK_L0 && rank < RANK_TOP) {
 			u32 idx = (u32)((rank - RANK_L0) / 2) * SHJ_HIST_BUCKETS +
 				  log2_bucket(since(now, rt->enq_at));
@@ -639,7 +643,7 @@ void BPF_STRUCT_OPS(shinjuku_running, struct task_struct *p)
 	cc->rank = rank;
 	cc->pid = p->pid;
 	cc->kicked = 0;
-	cc->fresh_until = is_fresh(rank) ? now + slice_of(rank, rt) : 0;
+	cc->fresh_until = is_fresh(rank) ? now + slice : 0;
 
 	if (rank == RANK_IDLE)
 		stat_inc(SHJ_STAT_IDLE_RUN);

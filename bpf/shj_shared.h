@@ -29,7 +29,7 @@
 #define SHJ_STARVE_NS_DEFAULT	100000000ULL	/* 100 ms */
 
 #define SHJ_MAX_CPUS		1024	/* power of two */
-#define SHJ_HIST_BUCKETS	32	/* log2 buckets of ns: see shj_log2_bucket */
+#define SHJ_HIST_BUCKETS	32	/* log2 buckets of ns: see log2_bucket in shinjuku.bpf.c */
 
 /* shj_task.flags */
 #define SHJ_TASK_IDLE		(1U << 0)	/* marked idle by its owner */
