@@ -13,7 +13,8 @@
  *   *fresh* threads (woken since they last used a slice) above its
  *   *demoted* ones; then SCHED_EXT threads nobody registered; then (with
  *   --switch-all) every other task, the background tier; then idle-marked
- *   threads. One FIFO queue (a custom DSQ, id = rank) per rank.
+ *   threads. One queue (a custom DSQ, id = rank) per rank: FIFO, but for
+ *   the background tier's, which is ordered by vtime (below).
  *
  * - The slice (slice_ns) is what a request may use before it counts as
  *   long: a thread that used it while work of its level waits loses its CPU
@@ -121,9 +122,7 @@ const volatile s32 daemon_tgid;	/* shinjukud: top rank under --switch-all */
 #define RANK_TOP	(RANK_L0 + 2 * SHJ_QOS_MAX)
 #define NR_RANKS	(RANK_TOP + 1)
 
-#define LONG_SLICE_NS	20000000ULL	/* demoted threads, unregistered ones,
-					 * background tasks: 20 ms, like
-					 * scx_simple */
+#define LONG_SLICE_NS	SHJ_LONG_SLICE_NS
 #define KICK_SCAN	16	/* CPUs an enqueue looks at for a victim */
 
 #define SCHED_EXT_POLICY	7
@@ -458,7 +457,7 @@ void BPF_STRUCT_OPS(shinjuku_enqueue, struct task_struct *p, u64 enq_flags)
 }
 
 static u64 starve_ran_at[NR_RANKS];	/* per rank: its last starvation run */
-static u32 starve_scan;			/* the rank the next round starts at */
+static u32 starve_scan;			/* where the next round starts (housekeeping) */
 
 #define STARVE_SCAN	8	/* tasks looked at per queue and round */
 
@@ -506,27 +505,31 @@ static bool move_starving(s32 rank, s32 cpu, u64 now)
  * last one stopped). Right after one was found, look again at once. */
 static bool housekeeping(struct cpu_ctx *cc, s32 cpu, u64 now)
 {
-	u32 i;
+	u32 i, n;
 
 	if ((s64)(now - cc->next_starve_check) < 0)
 		return false;
 	cc->next_starve_check = now + starve_ns / 8;
 
-	bpf_for(i, 0, nr_levels)
+	/* levels at or above levels_used were never queued at: still 0 */
+	bpf_for(i, 0, levels_used)
 		nr_queued[i & (SHJ_QOS_MAX - 1)] =
 			scx_bpf_dsq_nr_queued(RANK_L0 + 2 * i) +
 			scx_bpf_dsq_nr_queued(RANK_L0 + 2 * i + 1);
 	nr_queued[SHJ_QOS_MAX] = scx_bpf_dsq_nr_queued(RANK_IDLE);
 	nr_queued[SHJ_QOS_MAX + 1] = switch_all ? scx_bpf_dsq_nr_queued(RANK_BG) : 0;
 
-	bpf_for(i, 0, NR_RANKS) {
-		s32 r = (s32)((starve_scan + i) % NR_RANKS);
+	/* the ranks up to the highest level used, then RANK_TOP: one
+	 * iteration each (each is a kfunc call), not NR_RANKS */
+	n = RANK_L0 + 2 * levels_used + 1;
+	bpf_for(i, 0, n) {
+		u32 j = (starve_scan + i) % n;
+		s32 r = j == n - 1 ? RANK_TOP : (s32)j;
 
-		if (r == RANK_TOP ? !switch_all :
-		    r >= RANK_L0 + 2 * (s32)levels_used || !rank_in_use(r))
+		if (r == RANK_TOP ? !switch_all : !rank_in_use(r))
 			continue;
 		if (move_starving(r, cpu, now)) {
-			starve_scan = (u32)r + 1;
+			starve_scan = j + 1;
 			cc->next_starve_check = now;
 			return true;
 		}
