@@ -24,6 +24,10 @@
 #define SHJ_SLICE_NS_MIN	1000ULL		/* 1 us */
 #define SHJ_SLICE_NS_MAX	1000000000ULL	/* 1 s */
 
+/* The turn of a demoted thread, an unregistered one, a background task:
+ * 20 ms, like scx_simple. shinjukud fits it into the watchdog. */
+#define SHJ_LONG_SLICE_NS	20000000ULL
+
 /* Idle-marked and background tasks that waited this long run next, whatever
  * else waits: nothing runnable may starve into sched_ext's watchdog. */
 #define SHJ_STARVE_NS_DEFAULT	100000000ULL	/* 100 ms */

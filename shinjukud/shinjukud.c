@@ -54,6 +54,9 @@ enum {
 #define MAX_THREADS	65536		/* default of --max-threads */
 #define MAX_THREADS_MAX	4194304		/* the kernel's PID_MAX_LIMIT */
 #define WATCHDOG_MS_MAX	30000		/* sched_ext's own limit */
+/* at least 8 long turns (demoted, unregistered, background threads): see
+ * the slice's check in parse_args */
+#define WATCHDOG_MS_MIN	(8 * SHJ_LONG_SLICE_NS / 1000000)
 #define SCX_SYSFS	"/sys/kernel/sched_ext"
 #define KERNEL_BTF	"/sys/kernel/btf/vmlinux"
 
@@ -84,7 +87,7 @@ static void usage(FILE *f)
 "                      no limit), 1..%d (default: a quarter of --max-threads)\n"
 "      --switch-all    schedule every task, not only SCHED_EXT ones: tasks\n"
 "                      that are not registered form a background tier\n"
-"      --watchdog-ms MS  sched_ext's stall timeout, 1..%d (default: the\n"
+"      --watchdog-ms MS  sched_ext's stall timeout, %llu..%d (default: the\n"
 "                      kernel's, %d)\n"
 "      --stats SECS    print the counters every SECS seconds (default: only\n"
 "                      at exit)\n"
@@ -110,7 +113,7 @@ static void usage(FILE *f)
 		SHJ_SLICE_NS_DEFAULT / 1000, SHJ_SLICE_NS_MIN / 1000,
 		SHJ_SLICE_NS_MAX / 1000,
 		SHJ_QOS_MAX, SHJ_QOS_LEVELS_DEFAULT, MAX_THREADS_MAX, MAX_THREADS,
-		MAX_THREADS_MAX, WATCHDOG_MS_MAX, WATCHDOG_MS_MAX);
+		MAX_THREADS_MAX, WATCHDOG_MS_MIN, WATCHDOG_MS_MAX, WATCHDOG_MS_MAX);
 }
 
 static void logmsg(const char *fmt, ...)
@@ -171,7 +174,7 @@ static int parse_args(int argc, char **argv)
 		{ OPT_MAX_THREADS, "max-threads", "threads", &opt.max_threads,
 		  1, MAX_THREADS_MAX },
 		{ OPT_WATCHDOG, "watchdog-ms", "milliseconds", &opt.watchdog_ms,
-		  1, WATCHDOG_MS_MAX },
+		  WATCHDOG_MS_MIN, WATCHDOG_MS_MAX },
 	};
 	u64 v;
 	size_t i;
@@ -236,13 +239,15 @@ static int parse_args(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	/* the starvation guard runs a waiting thread within a few slices of
-	 * a quarter of the watchdog's timeout: the slice must fit in there */
+	/* the starvation guard runs a waiting thread within a few turns of
+	 * a quarter of the watchdog's timeout: the slice must fit in there
+	 * (and the long turns: WATCHDOG_MS_MIN) */
 	if (opt.watchdog_ms && opt.slice_us * 8 > opt.watchdog_ms * 1000) {
 		logmsg("--slice-us %llu does not fit --watchdog-ms %llu: the slice can be at most an eighth of the watchdog's timeout",
 		       (unsigned long long)opt.slice_us, (unsigned long long)opt.watchdog_ms);
 		return EXIT_USAGE;
 	}
+
 	return -1;
 }
 
