@@ -58,9 +58,14 @@ cleanup() {
 }
 
 daemon_pid=
+daemon_cpus=	# set: shinjukud runs on these CPUs only (taskset -c)
 start_daemon() { # start_daemon LOG [ARGS...]
   local log=$1; shift
-  $B/shinjukud "$@" 2>"$log" &
+  if [[ -n $daemon_cpus ]]; then
+    taskset -c "$daemon_cpus" $B/shinjukud "$@" 2>"$log" &
+  else
+    $B/shinjukud "$@" 2>"$log" &
+  fi
   daemon_pid=$!
   pids+=("$daemon_pid")
   wait_for 60 state_is enabled || { fail "shinjukud did not attach (state $(state)): $(cat "$log")"; return 1; }
@@ -156,7 +161,7 @@ test_daemon_rejects_bad_usage() {
   check "stray argument: exit $rc, want 1" test $rc = 1
   local bad
   for bad in "-q 0" "-q 33" "--qos-levels x" "-s 1000001" \
-             "--max-threads 0" "--max-threads-per-uid 0" "--watchdog-ms 30001" "--stats 0" "-s 1x"; do
+             "--max-threads 0" "--max-threads-per-uid 0" "--watchdog-ms 30001" "--watchdog-ms 159" "--stats 0" "-s 1x"; do
     # shellcheck disable=SC2086
     $B/shinjukud $bad 2>"$T/err"; rc=$?
     check "shinjukud $bad: exit $rc, want 1" test $rc = 1
@@ -371,6 +376,19 @@ test_higher_level_preempts_lower() {
   moved preempt_qos
 }
 
+# Nothing depends on CPU 0 or on the daemon's CPU: shinjukud confined to the
+# last CPU (a housekeeping core, say), the work on CPU 0. (An early version
+# armed its preemption timer on CPU 0 and failed to start without it.)
+test_daemon_off_the_work_cpus() {
+  local n; n=$(nproc)
+  if ((n < 2)); then skip "needs 2 CPUs, this VM has $n"; return; fi
+  local daemon_cpus=$((n - 1))
+  policy_run "" --cpu 0 lo:reg:0 hi:reg:3@1-1 || return
+  at_least "lo's share before hi runs (w0)" "$(share lo hi 0)" 80
+  at_least "hi's share while it runs (w1)" "$(share hi lo 1)" 80
+  moved preempt_qos
+}
+
 # Strict priority, but nothing starves: a spinning level-3 thread beside a
 # level-0 one for 3 s, with sched_ext's watchdog at 1 s. Without the
 # starvation guard the kernel ejects the scheduler (shinjukud exits 3).
@@ -490,6 +508,36 @@ test_stress_no_ejection() {
 # of them may go into the background tier in FIFO order -- that queue is
 # vtime-ordered and the kernel ejects a scheduler that mixes the two. Several
 # attaches, each with a fresh crowd of forked shells.
+ctl_stat() { $B/shjctl stats | sed -n "s/^$1=//p"; } # ctl_stat NAME: live counter
+ctl_stat_is() { [[ $(ctl_stat "$1") == "$2" ]]; }	# ctl_stat_is NAME VALUE
+
+# --switch-all: a per-CPU kernel thread runs before registered work on its
+# CPU. A level-0 spinner holds CPU 1; each write to /proc/sys/vm/stat_refresh
+# waits until a kworker has run on every CPU. Were kworkers background tasks,
+# each would wait behind the spinner until the starvation guard ran it
+# (starvation_runs: one per write); they run at once instead.
+test_kthread_runs_before_registered_work() {
+  local n; n=$(nproc)
+  if ((n < 2)); then skip "needs 2 CPUs, this VM has $n"; return; fi
+  if [[ ! -w /proc/sys/vm/stat_refresh ]]; then skip "no /proc/sys/vm/stat_refresh"; return; fi
+  start_daemon "$T/d.log" --switch-all || return
+  $SPIN --cpu 1 --windows 1 --window-ms 60000 a:reg:0 >"$T/s.out" 2>&1 &
+  local sp=$! before after i
+  pids+=("$sp")
+  check "the spinner did not register: $(cat "$T/s.out")" wait_for 30 ctl_stat_is threads 1
+  sleep 0.5
+  before=$(ctl_stat starvation_runs)
+  for i in $(seq 20); do
+    taskset -c 0 sh -c 'echo 1 >/proc/sys/vm/stat_refresh' || fail "write $i to stat_refresh"
+  done
+  after=$(ctl_stat starvation_runs)
+  check "the spinner died: $(cat "$T/s.out")" kill -0 "$sp"
+  kill -KILL "$sp"; wait "$sp" 2>/dev/null
+  echo "  starvation_runs $before -> $after over 20 writes"
+  at_most "starvation runs while 20 writes waited for kworkers" $((after - before)) 5
+  stop_daemon
+}
+
 test_switch_all_attach_under_load() {
   local round i spinners
   for round in 1 2 3; do
@@ -1074,7 +1122,7 @@ all_tests=(test_kernel_has_sched_ext test_kernel_fallbacks test_daemon_rejects_b
   test_no_daemon_fails_fast test_attach_and_detach test_second_daemon_refused
   test_kernel_refusals   test_echo_workers_run_under_shinjuku test_unprivileged_client_registers
   test_daemon_sigkill test_round_robin_within_a_level
-  test_higher_level_preempts_lower test_lower_level_never_starves
+  test_higher_level_preempts_lower test_daemon_off_the_work_cpus test_lower_level_never_starves
   test_new_request_preempts_long_one test_victim_is_the_lowest_level
   test_idle_marked_runs_only_in_background test_boosted_thread_keeps_its_slice
   test_prio_boost_after_higher_class test_unregistered_ext_thread_runs_lowest
@@ -1086,7 +1134,7 @@ all_tests=(test_kernel_has_sched_ext test_kernel_fallbacks test_daemon_rejects_b
   test_restart_refusal_reported test_oneway_loss_reported
   test_no_user_blocks_the_daemon test_sigterm_under_flood test_garbage_flood
   test_loadgen_smoke test_service_exec_start test_private_checkout
-  test_stress_no_ejection test_switch_all_attach_under_load test_rocksdb_server_under_shinjuku)
+  test_stress_no_ejection test_kthread_runs_before_registered_work test_switch_all_attach_under_load test_rocksdb_server_under_shinjuku)
 # usage: run.sh [TEST...]   (default: all, in this order)
 (($#)) || set -- "${all_tests[@]}"
 for t in "$@"; do
