@@ -473,11 +473,12 @@ static u64 since(u64 now, u64 then)
  * less, if work preempts it). Runs from one queue are spread out,
  * starve_ns / (its length) apart.
  */
-static bool move_starving(s32 rank, s32 cpu, u64 now)
+static bool move_starving(s32 rank, s32 cpu, u64 now, s32 prev_rank)
 {
 	u64 *ran_at = &starve_ran_at[shj_bounded((u32)rank % NR_RANKS, NR_RANKS)];
 	struct task_struct *p;
 	u32 len = scx_bpf_dsq_nr_queued((u64)rank), n = 0;
+	u64 slice;
 
 	if (!len || (len > 1 && since(now, *ran_at) < starve_ns / len))
 		return false;
@@ -490,7 +491,15 @@ static bool move_starving(s32 rank, s32 cpu, u64 now)
 		if (!rt || !rt->enq_at || since(now, rt->enq_at) < starve_ns ||
 		    !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
 			continue;
-		shj_dsq_move_set_slice(BPF_FOR_EACH_ITER, slice_ns);
+		/* a level's own round robin (more of its threads than fit
+		 * a round into starve_ns): the thread's own turn, or it
+		 * would lose it to the rest of the round; past higher
+		 * ranks: a slice */
+		slice = slice_ns;
+		if (rank >= RANK_L0 && rank < RANK_TOP && rank >= prev_rank &&
+		    top_waiting() <= rank)
+			slice = slice_of(rank, rt);
+		shj_dsq_move_set_slice(BPF_FOR_EACH_ITER, slice);
 		if (!shj_dsq_move(BPF_FOR_EACH_ITER, p, SCX_DSQ_LOCAL, 0))
 			break;
 		*ran_at = now;
@@ -503,7 +512,7 @@ static bool move_starving(s32 rank, s32 cpu, u64 now)
 /* Every starve_ns / 8 on each CPU: refresh the queue lengths for shjctl and
  * run a task that starves, from any queue in use (a round starts where the
  * last one stopped). Right after one was found, look again at once. */
-static bool housekeeping(struct cpu_ctx *cc, s32 cpu, u64 now)
+static bool housekeeping(struct cpu_ctx *cc, s32 cpu, u64 now, s32 prev_rank)
 {
 	u32 i, n;
 
@@ -528,7 +537,7 @@ static bool housekeeping(struct cpu_ctx *cc, s32 cpu, u64 now)
 
 		if (r == RANK_TOP ? !switch_all : !rank_in_use(r))
 			continue;
-		if (move_starving(r, cpu, now)) {
+		if (move_starving(r, cpu, now, prev_rank)) {
 			starve_scan = j + 1;
 			cc->next_starve_check = now;
 			return true;
@@ -567,9 +576,6 @@ void BPF_STRUCT_OPS(shinjuku_dispatch, s32 cpu, struct task_struct *prev)
 		}
 	}
 
-	if (housekeeping(cc, cpu, now))
-		return;
-
 	/* prev is still runnable (its slice ended, or it was kicked): it goes
 	 * on unless something of its rank or above waits. */
 	if (prev && (prev->scx.flags & SCX_TASK_QUEUED)) {
@@ -580,6 +586,9 @@ void BPF_STRUCT_OPS(shinjuku_dispatch, s32 cpu, struct task_struct *prev)
 		}
 		prev_rank = rank_of(prev, rt, NULL);
 	}
+
+	if (housekeeping(cc, cpu, now, prev_rank))
+		return;
 
 	if (switch_all && shj_dsq_move_to_local(RANK_TOP))
 		return;

@@ -368,6 +368,23 @@ test_round_robin_within_a_level() {
   moved preempt_slice
 }
 
+# More long threads of one level than fit a round into the starvation
+# guard's 100 ms (8 x 20 ms turns on one CPU): the guard must keep the round
+# fair, not cut every other thread's turn down to a slice (it did: 4 of the
+# 8 got 36 ms a second, the others 215).
+test_round_robin_of_many_long_ones() {
+  policy_run "" a:reg:0 b:reg:0 c:reg:0 d:reg:0 e:reg:0 f:reg:0 g:reg:0 h:reg:0 || return
+  local w x sum
+  for w in 0 1 2; do
+    sum=0
+    for x in a b c d e f g h; do sum=$((sum + $(ms $x $w))); done
+    for x in a b c d e f g h; do
+      # fair is 12.5 %
+      at_least "share of $x in window $w (% of all 8)" $(( 100 * $(ms $x $w) / (sum + 1) )) 7
+    done
+  done
+}
+
 test_higher_level_preempts_lower() {
   policy_run "" lo:reg:0 hi:reg:3@1-1 || return
   at_least "lo's share before hi runs (w0)" "$(share lo hi 0)" 80
@@ -1122,7 +1139,7 @@ all_tests=(test_kernel_has_sched_ext test_kernel_fallbacks test_daemon_rejects_b
   test_no_daemon_fails_fast test_attach_and_detach test_second_daemon_refused
   test_kernel_refusals   test_echo_workers_run_under_shinjuku test_unprivileged_client_registers
   test_daemon_sigkill test_round_robin_within_a_level
-  test_higher_level_preempts_lower test_daemon_off_the_work_cpus test_lower_level_never_starves
+  test_round_robin_of_many_long_ones test_higher_level_preempts_lower test_daemon_off_the_work_cpus test_lower_level_never_starves
   test_new_request_preempts_long_one test_victim_is_the_lowest_level
   test_idle_marked_runs_only_in_background test_boosted_thread_keeps_its_slice
   test_prio_boost_after_higher_class test_unregistered_ext_thread_runs_lowest
