@@ -67,7 +67,11 @@
  *
  * - Nothing starves into sched_ext's watchdog: despite strict priority, a
  *   task of any queue that has waited starve_ns runs next, once, for a
- *   slice. Each CPU looks every starve_ns / 8 (and again at once after it
+ *   slice -- or for its own turn when nothing above its rank waits or
+ *   runs there: a level with more long threads on a CPU than fit a round
+ *   of 20 ms turns into starve_ns keeps its round robin fair (cut to a
+ *   slice, every other thread of such a round got a sixth of the CPU the
+ *   others did). Each CPU looks every starve_ns / 8 (and again at once after it
  *   found one) through every queue in use, among the first STARVE_SCAN
  *   tasks of each, for one that may run on it; runs from one queue are
  *   spread out, starve_ns / (its length) apart, so a dozen idle spinners
