@@ -71,8 +71,8 @@
  *   runs there: a level with more long threads on a CPU than fit a round
  *   of 20 ms turns into starve_ns keeps its round robin fair (cut to a
  *   slice, every other thread of such a round got a sixth of the CPU the
- *   others did). Each CPU looks every starve_ns / 8 (and again at once after it
- *   found one) through every queue in use, among the first STARVE_SCAN
+ *   others did). Each CPU looks every starve_ns / 8 (and again at once
+ *   after it found one) through every queue in use, among the first STARVE_SCAN
  *   tasks of each, for one that may run on it; runs from one queue are
  *   spread out, starve_ns / (its length) apart, so a dozen idle spinners
  *   never take the CPUs in one burst.
@@ -473,8 +473,8 @@ static u64 since(u64 now, u64 then)
 
 /*
  * Run a task of rank's queue that has waited starve_ns and may run on this
- * CPU -- the first such among the first STARVE_SCAN -- now, for a slice (or
- * less, if work preempts it). Runs from one queue are spread out,
+ * CPU -- the first such among the first STARVE_SCAN -- now, for a slice or
+ * its own turn (below; less, if work preempts it). Runs from one queue are spread out,
  * starve_ns / (its length) apart.
  */
 static bool move_starving(s32 rank, s32 cpu, u64 now, s32 prev_rank)

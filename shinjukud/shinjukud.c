@@ -247,7 +247,6 @@ static int parse_args(int argc, char **argv)
 		       (unsigned long long)opt.slice_us, (unsigned long long)opt.watchdog_ms);
 		return EXIT_USAGE;
 	}
-
 	return -1;
 }
 

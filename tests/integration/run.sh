@@ -61,11 +61,9 @@ daemon_pid=
 daemon_cpus=	# set: shinjukud runs on these CPUs only (taskset -c)
 start_daemon() { # start_daemon LOG [ARGS...]
   local log=$1; shift
-  if [[ -n $daemon_cpus ]]; then
-    taskset -c "$daemon_cpus" $B/shinjukud "$@" 2>"$log" &
-  else
-    $B/shinjukud "$@" 2>"$log" &
-  fi
+  local wrap=()
+  [[ -z $daemon_cpus ]] || wrap=(taskset -c "$daemon_cpus")
+  "${wrap[@]}" $B/shinjukud "$@" 2>"$log" &
   daemon_pid=$!
   pids+=("$daemon_pid")
   wait_for "${attach_wait:-60}" state_is enabled || { fail "shinjukud did not attach in ${attach_wait:-60} s (state $(state)): $(cat "$log")"; return 1; }
@@ -519,12 +517,6 @@ test_stress_no_ejection() {
   check "ejected: $(grep ejected "$T/d.log")" test -z "$(grep ejected "$T/d.log")"
 }
 
-# --switch-all attached while many tasks are runnable: the kernel hands every
-# one of them to ops.enqueue at once, in atomic context, where the scheduler's
-# task storage may not be had (its allocator's per-CPU cache runs dry); none
-# of them may go into the background tier in FIFO order -- that queue is
-# vtime-ordered and the kernel ejects a scheduler that mixes the two. Several
-# attaches, each with a fresh crowd of forked shells.
 ctl_stat() { $B/shjctl stats | sed -n "s/^$1=//p"; } # ctl_stat NAME: live counter
 ctl_stat_is() { [[ $(ctl_stat "$1") == "$2" ]]; }	# ctl_stat_is NAME VALUE
 
@@ -555,6 +547,12 @@ test_kthread_runs_before_registered_work() {
   stop_daemon
 }
 
+# --switch-all attached while many tasks are runnable: the kernel hands every
+# one of them to ops.enqueue at once, in atomic context, where the scheduler's
+# task storage may not be had (its allocator's per-CPU cache runs dry); none
+# of them may go into the background tier in FIFO order -- that queue is
+# vtime-ordered and the kernel ejects a scheduler that mixes the two. Several
+# attaches, each with a fresh crowd of forked shells.
 test_switch_all_attach_under_load() {
   # attaching switches 100 runnable tasks: on 6.12 under a loaded host
   # that took over 60 s once
