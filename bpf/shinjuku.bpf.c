@@ -750,9 +750,14 @@ plain:	/* what the kernel does without ops.yield: end the slice */
 /*
  * A CPU goes idle. Work queued by an ops.enqueue that ran while this CPU was
  * between its last dispatch and setting its idle bit would wait here unseen
- * (that enqueue found no idle CPU to kick): dispatch once more. The kernel
- * sets the idle bit before calling us, so either that enqueue saw the bit or
- * we see its task.
+ * (that enqueue found no idle CPU to kick): dispatch once more. This narrows
+ * the window, it does not close it: the kernel queues an enqueue's task only
+ * after ops.enqueue returns, so an enqueue that looked for an idle CPU just
+ * before this one set its idle bit, and whose task is not queued yet when
+ * we look, finds neither (before 6.16 the kernel calls us before it sets
+ * the bit, a few instructions more). That task waits for the next
+ * scheduling event: a busy CPU's block, slice end or tick, or the next
+ * enqueue, which finds this CPU idle.
  */
 void BPF_STRUCT_OPS(shinjuku_update_idle, s32 cpu, bool idle)
 {
