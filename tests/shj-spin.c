@@ -7,7 +7,7 @@
  *   shj-spin [--cpu N] [--window-ms MS] [--windows K] SPEC...
  *   shj-spin --chaos THREADS --secs S
  *
- * SPEC is NAME:KIND[:QOS][~RUN,SLEEP][@FIRST-LAST][+all], KIND one of
+ * SPEC is NAME:KIND[:QOS][~RUN,SLEEP][@FIRST-LAST][+all|+CPU], KIND one of
  *   reg    registered with shinjukud at QOS, runnable
  *   idle   registered at QOS, marked idle
  *   ext    SCHED_EXT set by itself, not registered
@@ -15,14 +15,23 @@
  * and it spins during windows FIRST..LAST (default: all) -- or, with
  * ~RUN,SLEEP, spins RUN us of CPU time and sleeps SLEEP us, over and over
  * (a request each time it wakes). Every thread is pinned to CPU N (default
- * 1), or may use every CPU with +all. Prints per thread: its CPU time in
- * each window (ms), the longest stretch it ran without a gap of more than
- * 200 us, and (~) how often it woke up.
+ * 1), or to CPU with +CPU, or may use every CPU with +all. Prints per
+ * thread: its CPU time in each window (ms), the longest stretch it ran
+ * without a gap of more than 200 us, and (~) how often it woke up.
  *
  * --chaos: THREADS registered threads on all CPUs for S seconds, each
  * randomly spinning, sleeping, marking itself idle or runnable, changing
  * its level and re-registering. For soak tests: prints the operations done
  * and fails if any call fails unexpectedly.
+ *
+ * --mark-race S: for S seconds, a registered worker on CPU N (--cpu) marks
+ * itself idle and sleeps 500 us; main, spinning on another CPU, marks it
+ * runnable from 100 us before its timer is due to 300 us after (so as to
+ * land anywhere around the worker's enqueue, which the timer's interrupt
+ * runs on the worker's CPU); the worker then spins 100 us and starts over.
+ * A level-0 spinner shares the worker's CPU: a worker whose mark was lost
+ * waits among the idle-marked threads, behind it, for the starvation guard.
+ * Prints the rounds done and the slowest round (ms).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,6 +39,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +58,7 @@ enum kind { K_REG, K_IDLE, K_EXT, K_FAIR, K_RT };
 struct spinner {
 	char name[32];
 	enum kind kind;
-	int qos, first, last, all_cpus;
+	int qos, first, last, all_cpus, pin;	/* pin: its CPU, or -1: --cpu */
 	long run_us, sleep_us;		/* duty cycle, if run_us > 0 */
 	unsigned long wakeups;
 	pthread_t th;
@@ -104,7 +114,7 @@ static int setup(struct spinner *s)
 		for (i = 0; i < n && i < CPU_SETSIZE; i++)
 			CPU_SET(i, &set);
 	} else {
-		CPU_SET(cpu, &set);
+		CPU_SET(s->pin >= 0 ? s->pin : cpu, &set);
 	}
 	if (sched_setaffinity(0, sizeof(set), &set))
 		return -errno;
@@ -215,9 +225,13 @@ static int parse_spec(const char *arg, struct spinner *s)
 	if (tilde && (sscanf(tilde + 1, "%ld,%ld", &s->run_us, &s->sleep_us) != 2 ||
 		      s->run_us <= 0 || s->sleep_us < 0 || s->sleep_us > 10000000))
 		return -1;
-	if (plus && strncmp(plus + 1, "all", 3))
+	s->all_cpus = 0;
+	s->pin = -1;
+	if (plus && !strcmp(plus + 1, "all"))
+		s->all_cpus = 1;
+	else if (plus && (sscanf(plus + 1, "%d", &s->pin) != 1 || s->pin < 0 ||
+			  s->pin >= CPU_SETSIZE))
 		return -1;
-	s->all_cpus = plus != NULL;
 	return 0;
 }
 
@@ -289,11 +303,121 @@ static int run_chaos(int n, int secs)
 	return failures ? 1 : 0;
 }
 
+/* --- mark race ------------------------------------------------------------ */
+static volatile int ready_seq;		/* the worker: idle-marked, about to sleep */
+static volatile double wake_at;		/* until then (now_us) */
+static volatile pid_t race_tid;
+static int race_err;
+
+static int pin_to(int c)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(c, &set);
+	return sched_setaffinity(0, sizeof(set), &set) ? -errno : 0;
+}
+
+static void *race_spinner(void *arg)
+{
+	int err = pin_to(cpu);
+
+	(void)arg;
+	if (!err)
+		err = shj_register(0, 0);
+	if (err)
+		race_err = err;
+	while (!stop && !race_err)
+		;
+	return NULL;
+}
+
+/* Marks itself idle and sleeps on a timer: the timer's interrupt on this
+ * CPU wakes it (its enqueue runs here) while main marks it from another. */
+static void *race_worker(void *arg)
+{
+	(void)arg;
+	race_err = pin_to(cpu);
+	if (!race_err)
+		race_err = shj_register(0, 0);
+	race_tid = (pid_t)syscall(SYS_gettid);
+	prctl(PR_SET_TIMERSLACK, 1UL);
+	while (!race_err && !stop) {
+		double t = now_us() + 500, until;
+		struct timespec ts = t0;
+
+		race_err = shj_idle(0);
+		wake_at = t;
+		__atomic_add_fetch(&ready_seq, 1, __ATOMIC_SEQ_CST);
+		ts.tv_sec += (time_t)(t / 1e6);
+		ts.tv_nsec += (long)(t - (double)(time_t)(t / 1e6) * 1e6) * 1000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+		until = thread_cpu_us() + 100;
+		while (thread_cpu_us() < until)
+			;
+	}
+	__atomic_add_fetch(&ready_seq, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+static int run_mark_race(int secs)
+{
+	pthread_t w, sp_th;
+	unsigned int seed = 1;
+	unsigned long rounds = 0;
+	double end, worst = 0;
+	int seen, err = 0;
+
+	if (pin_to(cpu == 0 ? 1 : 0))
+		return 1;
+	seen = ready_seq;
+	if (pthread_create(&sp_th, NULL, race_spinner, NULL) ||
+	    pthread_create(&w, NULL, race_worker, NULL))
+		return 1;
+	end = now_us() + secs * 1e6;
+	while (!race_err && now_us() < end) {
+		double t;
+
+		while (ready_seq == seen && !race_err)
+			;	/* spin: a futex wake would be an enqueue of ours */
+		seen = ready_seq;
+		if (race_err)
+			break;
+		/* from 100 us before the timer is due to 300 us after it
+		 * (TCG fires timers ~120 us late and more) */
+		t = wake_at - 100 + rand_r(&seed) % 401;
+		while (now_us() < t)
+			;
+		err = shj_runnable(race_tid);
+		if (err) {
+			fprintf(stderr, "shj-spin: mark-race: shj_runnable: %s\n", shj_strerror(err));
+			break;
+		}
+		while (ready_seq == seen && !race_err)
+			;	/* it ran; idle again */
+		if (now_us() - t > worst)
+			worst = now_us() - t;
+		rounds++;
+	}
+	stop = 1;
+	pthread_join(w, NULL);
+	pthread_join(sp_th, NULL);
+	printf("mark-race: rounds=%lu slowest_ms=%.1f\n", rounds, worst / 1e3);
+	if (race_err)
+		fprintf(stderr, "shj-spin: mark-race: %s\n", shj_strerror(race_err));
+	return race_err || err ? 1 : 0;
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
-		"Usage: shj-spin [--cpu N] [--window-ms MS] [--windows K] NAME:KIND[:QOS][~RUN,SLEEP][@FIRST-LAST][+all]...\n"
+		"Usage: shj-spin [--cpu N] [--window-ms MS] [--windows K] NAME:KIND[:QOS][~RUN,SLEEP][@FIRST-LAST][+all|+CPU]...\n"
 		"       shj-spin --chaos THREADS --secs S\n"
+		"       shj-spin [--cpu N] --mark-race S\n"
 		"KIND: reg, idle, ext, fair, rt. See the top of tests/shj-spin.c.\n");
 	exit(2);
 }
@@ -301,7 +425,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	struct timespec ts, wake;
-	int i, w, chaos_n = 0, secs = 0;
+	int i, w, chaos_n = 0, secs = 0, race_secs = 0;
 	cpu_set_t set;
 
 	for (i = 1; i < argc && argv[i][0] == '-'; i += 2) {
@@ -312,11 +436,14 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--windows")) nwindows = atoi(argv[i + 1]);
 		else if (!strcmp(argv[i], "--chaos")) chaos_n = atoi(argv[i + 1]);
 		else if (!strcmp(argv[i], "--secs")) secs = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--mark-race")) race_secs = atoi(argv[i + 1]);
 		else usage();
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (chaos_n)
 		return chaos_n > MAX_THREADS || secs <= 0 ? 2 : run_chaos(chaos_n, secs);
+	if (race_secs)
+		return race_secs < 0 ? 2 : run_mark_race(race_secs);
 	if (window_ms <= 0 || nwindows < 1 || nwindows > MAX_WINDOWS || i >= argc)
 		usage();
 	for (; i < argc; i++) {
