@@ -482,6 +482,7 @@ static bool move_starving(s32 rank, s32 cpu, u64 now, s32 prev_rank)
 	u64 *ran_at = &starve_ran_at[shj_bounded((u32)rank % NR_RANKS, NR_RANKS)];
 	struct task_struct *p;
 	u32 len = scx_bpf_dsq_nr_queued((u64)rank), n = 0;
+	bool lost;
 	u64 slice;
 
 	if (!len || (len > 1 && since(now, *ran_at) < starve_ns / len))
@@ -503,11 +504,15 @@ static bool move_starving(s32 rank, s32 cpu, u64 now, s32 prev_rank)
 		if (rank >= RANK_L0 && rank < RANK_TOP && rank >= prev_rank &&
 		    top_waiting() <= rank)
 			slice = slice_of(rank, rt);
+		/* it waited below its rank: a mark the queues missed */
+		lost = rank_of(p, rt, NULL) > rank;
 		shj_dsq_move_set_slice(BPF_FOR_EACH_ITER, slice);
 		if (!shj_dsq_move(BPF_FOR_EACH_ITER, p, SCX_DSQ_LOCAL, 0))
 			break;
 		*ran_at = now;
 		stat_inc(SHJ_STAT_STARVE_RUN);
+		if (lost)
+			stat_inc(SHJ_STAT_LOST_MARK);
 		return true;
 	}
 	return false;
@@ -779,9 +784,11 @@ void BPF_STRUCT_OPS(shinjuku_update_idle, s32 cpu, bool idle)
 /*
  * p's state changed: move it to the queue of its new rank (O(1): a DSQ
  * iterator only names the source queue), and preempt where the change makes
- * it due at once. If p is being enqueued right now it is in no queue yet:
- * then dispatch moves it, soon (nudge_retry). A new request starts a fresh
- * slice.
+ * it due at once. If p is being enqueued right now it is in no queue yet,
+ * and its enqueue may have read the old mark: then dispatch moves it, soon
+ * (nudge_retry), and looks again for as long as it is in flight. A new
+ * request starts a fresh slice. from_mark: a mark or level change calls
+ * (else dispatch's retry).
  */
 static void retry_later(struct shj_rt *rt, s32 tid)
 {
@@ -796,7 +803,7 @@ static void retry_later(struct shj_rt *rt, s32 tid)
 	}
 }
 
-static void nudge(struct task_struct *p, bool new_request, bool retry, bool self)
+static void nudge(struct task_struct *p, bool new_request, bool from_mark, bool self)
 {
 	struct shj_rt *rt = bpf_task_storage_get(&shj_rt, p, NULL, 0);
 	struct bpf_iter_scx_dsq it;
@@ -804,7 +811,7 @@ static void nudge(struct task_struct *p, bool new_request, bool retry, bool self
 	s32 rank, tid = p->pid;
 	u64 from;
 
-	if (rt && !retry)	/* the retry itself (dispatch): out of the queue */
+	if (rt && !from_mark)	/* the retry itself: out of the queue */
 		rt->retry_pending = 0;
 	if (rt && new_request) {
 		/* (another CPU's ops.stopping may race this: then the run
@@ -818,6 +825,13 @@ static void nudge(struct task_struct *p, bool new_request, bool retry, bool self
 		rt->slice_used = 0;
 	}
 	rank = rank_of(p, rt, NULL);
+	if (!(p->scx.flags & SCX_TASK_QUEUED))
+		return;		/* blocked: its next wake-up queues it right */
+	/* in a queue: moved, even if its CPU still runs it (switching it out:
+	 * the kernel queued it before it switches) */
+	dsq = BPF_CORE_READ(p, scx.dsq);
+	if (dsq)
+		goto queued;
 
 	if (scx_bpf_task_running(p)) {
 		s32 cpu = scx_bpf_task_cpu(p);
@@ -841,20 +855,17 @@ static void nudge(struct task_struct *p, bool new_request, bool retry, bool self
 				kick_preempt(cpu, cc, rank == RANK_IDLE ? SHJ_STAT_PREEMPT_IDLE :
 							      SHJ_STAT_PREEMPT_QOS);
 		}
-		if (retry && !self)
+		if (from_mark && !self)
 			retry_later(rt, tid);
 		return;
 	}
-	if (!(p->scx.flags & SCX_TASK_QUEUED))
-		return;		/* blocked: its next wake-up queues it right */
-	dsq = BPF_CORE_READ(p, scx.dsq);
-	if (!dsq) {		/* being enqueued right now */
-		if (retry)
-			retry_later(rt, tid);
-		if (rank > RANK_IDLE)
-			kick_for(p, rank);
-		return;
-	}
+	/* being enqueued right now */
+	retry_later(rt, tid);
+	if (rank > RANK_IDLE)
+		kick_for(p, rank);
+	return;
+
+queued:
 	from = BPF_CORE_READ(dsq, id);
 	if (from == (u64)rank || from >= NR_RANKS || rank == RANK_BG)
 		return;		/* where it belongs, or on a CPU's own queue (or

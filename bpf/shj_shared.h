@@ -117,6 +117,7 @@ enum shj_stat {
 	SHJ_STAT_RUN_REG,	/* a registered thread started running */
 	SHJ_STAT_WENT_LONG,	/* a request used up its slice (it is long) */
 	SHJ_STAT_MARK_DIRECT,	/* marks a client applied itself (shinjuku_mark) */
+	SHJ_STAT_LOST_MARK,	/* starvation runs of a thread queued below what its mark makes it: a mark the queues missed (0 unless a bug) */
 	SHJ_NR_STATS,
 };
 
@@ -143,6 +144,7 @@ enum shj_stat {
 	"run_registered",		\
 	"went_long",			\
 	"marks_direct",			\
+	"lost_marks",			\
 }
 
 /* Queue-wait histogram: map shj_wait_hist, per CPU, indexed
