@@ -666,6 +666,17 @@ void BPF_STRUCT_OPS(shinjuku_running, struct task_struct *p)
 	cc->kicked = 0;
 	cc->fresh_until = is_fresh(rank) ? now + slice : 0;
 
+	/* Back from a higher class, from the head of this CPU's own queue:
+	 * no dispatch chose it, and no kick could reach it while the CPU was
+	 * not ours (it showed RANK_NONE). Whatever came meanwhile and ranks
+	 * above it would wait out its slice (a demoted thread's is 20 ms):
+	 * preempt it now. */
+	if (rt && rt->boosted) {
+		rt->boosted = 0;
+		if (top_waiting() > rank)
+			kick_preempt(scx_bpf_task_cpu(p), cc, SHJ_STAT_PREEMPT_QOS);
+	}
+
 	if (rank == RANK_IDLE)
 		stat_inc(SHJ_STAT_IDLE_RUN);
 	else if (rank == RANK_BG)
@@ -682,8 +693,11 @@ void BPF_STRUCT_OPS(shinjuku_stopping, struct task_struct *p, bool runnable)
 	/* still runnable with slice left: a higher class took the CPU (our
 	 * kicks, the tick and yields end the slice); the kernel keeps it at
 	 * the head of this CPU's queue */
-	if (runnable && p->scx.slice)
+	if (runnable && p->scx.slice) {
 		stat_inc(SHJ_STAT_BOOST);
+		if (rt)
+			rt->boosted = 1;
+	}
 
 	if (rt && rt->last_ran) {
 		u64 ran = since(shj_now(), rt->last_ran);

@@ -59,6 +59,7 @@ struct shj_rt {
 	__u64 vtime;		/* CPU time used, weighted (background tier) */
 	__u32 retry_pending;	/* its tid is in nudge_retry */
 	__u32 woke;		/* blocked since it last ran: a new request */
+	__u32 boosted;		/* a higher class took its CPU, its slice left */
 };
 
 /*

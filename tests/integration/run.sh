@@ -469,6 +469,23 @@ test_kick_answered_by_keeping_prev() {
   at_least "preemptions per 100 wake-ups (preempt_qos)" $(( 100 * kicks / (wakeups + 1) )) 85
 }
 
+# A CPU that a higher class holds shows no rank, so a thread queued then
+# kicks no one; when the higher class leaves, the kernel resumes the thread
+# it had preempted from the head of the CPU's own queue, with no dispatch.
+# That thread must still give way: a level-0 spinner (demoted: 20 ms turns),
+# a level-0 waker (200 us per 1.5 ms) and a fair thread (300 us per 1 ms)
+# on one CPU. Each of the waker's wake-ups should preempt the spinner, at
+# once or when the fair thread leaves.
+test_boosted_thread_gives_way() {
+  policy_run "" s:reg:0 w:reg:0~200,1500 f:fair~700,300 || return
+  local wakeups kicks
+  wakeups=$(sed -n 's/^w .* wakeups=\([0-9]*\).*/\1/p' "$T/s.out")
+  kicks=$(stat_of "$T/d.log" preempt_qos)
+  echo "  w woke $wakeups times; preempt_qos=$kicks"
+  moved prio_boost
+  at_least "preemptions per 100 wake-ups (preempt_qos)" $(( 100 * kicks / (wakeups + 1) )) 85
+}
+
 # A mark that lands while its thread's enqueue is in flight (in no queue
 # yet, so it cannot be moved) must still take effect: a worker marked
 # runnable 0-100 us after it was woken, thousands of times, beside a level-0
@@ -1185,7 +1202,7 @@ all_tests=(test_kernel_has_sched_ext test_kernel_fallbacks test_daemon_rejects_b
   test_daemon_sigkill test_round_robin_within_a_level
   test_round_robin_of_many_long_ones test_higher_level_preempts_lower test_daemon_off_the_work_cpus test_lower_level_never_starves
   test_new_request_preempts_long_one test_victim_is_the_lowest_level test_kick_answered_by_keeping_prev
-  test_mark_racing_enqueue_not_lost
+  test_boosted_thread_gives_way test_mark_racing_enqueue_not_lost
   test_idle_marked_runs_only_in_background test_boosted_thread_keeps_its_slice
   test_prio_boost_after_higher_class test_unregistered_ext_thread_runs_lowest
   test_switch_all_batch_gets_what_is_left test_shjctl test_ownership_matrix
