@@ -38,7 +38,7 @@ trap 'kill $(jobs -p) 2>/dev/null; rm -f "$log" "$log".*' EXIT
 
 sched=''	# the pid of shinjukud or of a peer scheduler
 sched_kind=''
-EJECTED=0 BPF_NS=''
+EJECTED=0 BPF_NS='' SHJ_STATS=''
 
 # has_policy POLICY: can it run here? (says why not, once, on stderr)
 declare -A told=()
@@ -52,7 +52,7 @@ has_policy() {
 # start_sched POLICY
 start_sched() {
   local p=$1 i ops
-  EJECTED=0 BPF_NS=''
+  EJECTED=0 BPF_NS='' SHJ_STATS=''
   case $p in
     ideal|ideal+overhead|eevdf) return 0 ;;
     shj-fcfs) set -- "${DARGS[@]}" --slice-us 1000000 ;;
@@ -101,9 +101,10 @@ peer_bpf_ns() {
 }
 
 # stop_sched: SIGTERM to shinjukud, SIGINT to a peer; sets EJECTED (1 if the
-# kernel ejected the scheduler before) and BPF_NS (the sum over the
+# kernel ejected the scheduler before), BPF_NS (the sum over the
 # scheduler's programs of their run time: shinjukud --prog-stats, or the
-# kernel's stats of a peer's programs, read before it stops).
+# kernel's stats of a peer's programs, read before it stops) and, for
+# shinjukud, SHJ_STATS (some of its final counters, as shj_NAME=N).
 stop_sched() {
   local i
   [[ -n $sched ]] || return 0
@@ -114,6 +115,12 @@ stop_sched() {
     BPF_NS=$(sed -n 's/^shinjukud: prog_mean_ns://p' "$log" | tail -n 1 |
       awk '{ for (i = 1; i <= NF; i++) { split($i, a, "="); split(a[2], b, "/"); s += b[1] * b[2] }; seen = 1 }
            END { if (seen) printf "%.0f", s }')
+    # where a run's switches came from: the counters that tell a good run
+    # from one whose workers were all held (README's stats table)
+    SHJ_STATS=$(sed -n 's/^shinjukud: stats: //p' "$log" | tail -n 1 | tr ' ' '\n' |
+      grep -E '^(prio_boost|preempt_qos|preempt_slice|preempt_idle|yields|went_long|starvation_runs|keep_running|direct_dispatch)=' |
+      sed 's/^/shj_/' | tr '\n' ' ')
+    SHJ_STATS=${SHJ_STATS% }
   else
     [[ ${BENCH_PROG_STATS:-1} == 0 ]] || BPF_NS=$(peer_bpf_ns "$sched")
     kill -INT "$sched" 2>/dev/null; wait "$sched"

@@ -85,6 +85,7 @@ run() {
   fi
   stop_sched
   [[ -n $BPF_NS ]] && extra+=" bpf_ns=$BPF_NS"
+  [[ -n $SHJ_STATS ]] && extra+=" $SHJ_STATS"
   echo "RESULT policy=$policy wait=$wait batch=$batch rep=$rep batch_cpu_ms=$b short_us=$SHORT ejected=$EJECTED$extra $out"
   if [[ $policy == eevdf && $variant == block && $load == 0.05 && $out =~ short_p50_us=([0-9.]+) ]]; then
     overhead[$rep]=$(awk -v p="${BASH_REMATCH[1]}" -v s="$SHORT" 'BEGIN { x = p - s; printf "%.1f", (x > 0 ? x : 0) }')
