@@ -119,8 +119,7 @@ stop_sched() {
     # from one whose workers were all held (README's stats table)
     SHJ_STATS=$(sed -n 's/^shinjukud: stats: //p' "$log" | tail -n 1 | tr ' ' '\n' |
       grep -E '^(prio_boost|preempt_qos|preempt_slice|preempt_idle|yields|went_long|starvation_runs|keep_running|direct_dispatch)=' |
-      sed 's/^/shj_/' | tr '\n' ' ')
-    SHJ_STATS=${SHJ_STATS% }
+      sed 's/^/shj_/' | paste -sd ' ' -)
   else
     [[ ${BENCH_PROG_STATS:-1} == 0 ]] || BPF_NS=$(peer_bpf_ns "$sched")
     kill -INT "$sched" 2>/dev/null; wait "$sched"
