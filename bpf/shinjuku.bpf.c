@@ -641,8 +641,15 @@ void BPF_STRUCT_OPS(shinjuku_running, struct task_struct *p)
 
 	slice = slice_of(rank, rt);
 	if (rt) {
+		u32 on = (u32)scx_bpf_task_cpu(p) + 1;
+
 		if (rt->woke && !rt->enq_at)	/* straight onto an idle CPU */
 			stat_inc(SHJ_STAT_DIRECT);
+		/* under TCG a start that migrates costs the kernel several
+		 * times one that does not (README, Tail latency) */
+		if (registered && rt->last_cpu && rt->last_cpu != on)
+			stat_inc(SHJ_STAT_MIGRATE);
+		rt->last_cpu = on;
 		rt->woke = 0;
 		/* the kernel gave a thread woken onto an idle CPU its default
 		 * slice: a fresh one gets what is left of its own */

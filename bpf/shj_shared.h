@@ -60,6 +60,7 @@ struct shj_rt {
 	__u32 retry_pending;	/* its tid is in nudge_retry */
 	__u32 woke;		/* blocked since it last ran: a new request */
 	__u32 boosted;		/* a higher class took its CPU, its slice left */
+	__u32 last_cpu;		/* the CPU it last started on, plus one; 0: none yet */
 };
 
 /*
@@ -119,6 +120,7 @@ enum shj_stat {
 	SHJ_STAT_WENT_LONG,	/* a request used up its slice (it is long) */
 	SHJ_STAT_MARK_DIRECT,	/* marks a client applied itself (shinjuku_mark) */
 	SHJ_STAT_LOST_MARK,	/* starvation runs of a thread queued below what its mark makes it: a mark the queues missed (0 unless a bug) */
+	SHJ_STAT_MIGRATE,	/* a registered thread started on another CPU than it last ran on */
 	SHJ_NR_STATS,
 };
 
@@ -146,6 +148,7 @@ enum shj_stat {
 	"went_long",			\
 	"marks_direct",			\
 	"lost_marks",			\
+	"migrations",			\
 }
 
 /* Queue-wait histogram: map shj_wait_hist, per CPU, indexed

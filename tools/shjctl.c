@@ -192,6 +192,7 @@ static const struct metric {
 	{ "went_long", NULL, "Requests that used up their slice (long ones)" },
 	{ "marks_direct", NULL, "Idle/runnable marks clients applied themselves (shinjuku_mark)" },
 	{ "lost_marks", NULL, "Starvation runs of threads queued below their mark (a missed mark; 0 unless a bug)" },
+	{ "migrations", NULL, "Registered threads that started on another CPU than they last ran on" },
 	{ "requests", "counter", "Messages shinjukud received" },
 	{ "errors", "counter", "Requests answered with an error" },
 	{ "dropped", "counter", "Messages dropped (no trusted reply path)" },
