@@ -634,14 +634,15 @@ void BPF_STRUCT_OPS(shinjuku_running, struct task_struct *p)
 	 * never have passed through ops.enqueue */
 	struct shj_rt *rt = bpf_task_storage_get(&shj_rt, p, NULL,
 						 BPF_LOCAL_STORAGE_GET_F_CREATE);
-	struct cpu_ctx *cc = cpu_ctx_of(scx_bpf_task_cpu(p));
+	s32 cpu = scx_bpf_task_cpu(p);
+	struct cpu_ctx *cc = cpu_ctx_of(cpu);
 	u64 now = shj_now(), slice;
 	bool registered;
 	s32 rank = rank_of(p, rt, &registered);
 
 	slice = slice_of(rank, rt);
 	if (rt) {
-		u32 on = (u32)scx_bpf_task_cpu(p) + 1;
+		u32 on = (u32)cpu + 1;
 
 		if (rt->woke && !rt->enq_at)	/* straight onto an idle CPU */
 			stat_inc(SHJ_STAT_DIRECT);
@@ -681,7 +682,7 @@ void BPF_STRUCT_OPS(shinjuku_running, struct task_struct *p)
 	if (rt && rt->boosted) {
 		rt->boosted = 0;
 		if (top_waiting() > rank)
-			kick_preempt(scx_bpf_task_cpu(p), cc, SHJ_STAT_PREEMPT_QOS);
+			kick_preempt(cpu, cc, SHJ_STAT_PREEMPT_QOS);
 	}
 
 	if (rank == RANK_IDLE)

@@ -456,8 +456,8 @@ static int locked_call(struct shj_req *req)
  * Mark threads this process registered itself, without the daemon: run its
  * shinjuku_mark program (SHJ_MARK_SOCKET in proto.h). Returns how many of
  * tids[0 .. n-1] are left for the daemon, moved to the front: all if there
- * is no program in this session, a thread is one the process did not
- * register, or the program refused (its daemon exited; a pid namespace:
+ * is no program in this session, one-way requests are in flight, a thread
+ * is one the process did not register, or the program refused (its daemon exited; a pid namespace:
  * then it is let go, for this session); else those it returned an error
  * for (a thread that exited, one root registered for another process): the
  * daemon's answer is the one to give.
@@ -471,6 +471,11 @@ static int mark_direct(int op, pid_t *tids, int n)
 	gen = mark_gen;
 	/* a daemon that exited: on the daemon's side, to reconnect */
 	if (conn.pid != getpid() || conn.mark_fd < 0 || !shj_conn_alive(&conn))
+		goto out;
+	/* one-way requests the daemon may not have handled yet: a mark applied
+	 * here would overtake one of them (one sent as the session reopened)
+	 * and be undone by it; through the daemon, in order, until a SYNC */
+	if (__atomic_load_n(&unsynced, __ATOMIC_RELAXED))
 		goto out;
 	for (i = 0; i < n; i++)
 		if (!reg_find(tids[i]))

@@ -11,6 +11,7 @@
  *   unregister T | idle T | runnable T | qos T Q
  *   async 0|1 | sync   shj_set_async() / shj_sync()
  *   idle-many | runnable-many   the spawned threads, one call
+ *   runnable-pair T    shj_runnable_many() of this thread and T, one call
  *   marks-parallel K   a thread per spawned thread, all at once, each
  *                      marking its thread idle then runnable K times;
  *                      prints the first error
@@ -386,6 +387,11 @@ int main(int argc, char **argv)
 			err = cmd[0] == 'i' ? shj_idle_many(spawned, nspawned) :
 			      shj_runnable_many(spawned, nspawned);
 			printf("%s -> %s\n", cmd, ename(err));
+		} else if (!strcmp(cmd, "runnable-pair")) {
+			pid_t two[2] = { gettid(), tid_arg(a) };
+
+			printf("%s %s -> %s\n", cmd, a, ename(shj_runnable_many(two, 2)));
+			i++;
 		} else if (!strcmp(cmd, "levels")) {
 			for (j = 0, err = 0; j < nspawned && !err; j++)
 				err = shj_set_qos(spawned[j], j % 8);

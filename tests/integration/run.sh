@@ -389,6 +389,9 @@ test_higher_level_preempts_lower() {
   at_least "hi's share while it runs (w1)" "$(share hi lo 1)" 80
   at_least "lo's share after hi stopped (w2)" "$(share lo hi 2)" 80
   moved preempt_qos
+  # both pinned before they were ours: never a start on another CPU
+  check "counter migrations = $(stat_of "$T/d.log" migrations), want 0 (all on CPU 1)" \
+    test "$(stat_of "$T/d.log" migrations)" = 0
 }
 
 # Nothing depends on CPU 0 or on the daemon's CPU: shinjukud confined to the
@@ -467,6 +470,7 @@ test_kick_answered_by_keeping_prev() {
   kicks=$(stat_of "$T/d.log" preempt_qos)
   echo "  the wakers woke $wakeups times; preempt_qos=$kicks"
   at_least "preemptions per 100 wake-ups (preempt_qos)" $(( 100 * kicks / (wakeups + 1) )) 85
+  moved migrations	# the wakers, queued for both CPUs, start on either
 }
 
 # A CPU that a higher class holds shows no rank, so a thread queued then
@@ -992,6 +996,29 @@ test_oneway_loss_reported() {
     levels_marks_are "$pid" "1 idle "
 }
 
+# A mark never overtakes an earlier one: a one-way mark that goes through
+# the daemon (its batch names a thread the library cannot mark itself) while
+# the daemon is stopped, then a mark of the same thread the library could
+# apply itself at once; the later one is what stays.
+test_direct_mark_keeps_order() {
+  local pid
+  start_daemon "$T/d.log" || return
+  start_try "$T/a.log" 1001 register self 0 async 1 idle self wait "$T/go" \
+    runnable-pair 4000000 idle self wait "$T/go2" sync sync hold || return
+  pid=$try_pid
+  wait_for 30 lines_are "$T/a.log" '^waiting' 1
+  kill -STOP "$daemon_pid"
+  touch "$T/go"
+  wait_for 30 lines_are "$T/a.log" '^waiting' 2 || fail "marks with the daemon stopped did not return: $(cat "$T/a.log")"
+  kill -CONT "$daemon_pid"
+  touch "$T/go2"
+  wait_for 30 grep -q '^holding' "$T/a.log"
+  sed 's/^/  /' "$T/a.log"
+  expect "$T/a.log" "runnable-pair 4000000" 0
+  check "marks: $(cat "$T/a.log")" test "$(grep -c '^idle self -> 0$' "$T/a.log")" = 2
+  check "the later mark stays: '$(levels_marks "$pid")'" levels_marks_are "$pid" "0 idle "
+}
+
 # No user can keep shinjukud from starting: nobody tries to hold its lock
 # (the issue's flock -s), uid 1002 squats the public queue's name; the
 # daemon starts, replaces the queue, and serves.
@@ -1210,7 +1237,7 @@ all_tests=(test_kernel_has_sched_ext test_kernel_fallbacks test_daemon_rejects_b
   test_session_survives_stopped_daemon
   test_killed_client_leaves_nothing test_closed_session_restores_policy
   test_client_survives_daemon_restart test_restart_invisible
-  test_restart_refusal_reported test_oneway_loss_reported
+  test_restart_refusal_reported test_oneway_loss_reported test_direct_mark_keeps_order
   test_no_user_blocks_the_daemon test_sigterm_under_flood test_garbage_flood
   test_loadgen_smoke test_service_exec_start test_private_checkout
   test_stress_no_ejection test_kthread_runs_before_registered_work test_switch_all_attach_under_load test_rocksdb_server_under_shinjuku)
