@@ -360,9 +360,9 @@ static void kick_preempt(s32 cpu, struct cpu_ctx *cc, u32 cause)
 
 /*
  * The CPU to preempt for p of rank, with no CPU idle: one that runs a lower
- * rank (the lowest seen, the first on a tie), or else a fresh thread of the
- * same rank that has used its slice; -1 if none. Up to KICK_SCAN CPUs looked
- * at, from prefer (if >= 0) or else from a point that rotates per CPU.
+ * rank (the lowest seen; prefer's on a tie), or else a fresh thread of the
+ * same rank that has used its slice (prefer's first); -1 if none. Up to
+ * KICK_SCAN CPUs looked at, from a point that rotates per CPU.
  */
 static s32 victim_of(struct task_struct *p, s32 rank, s32 prefer, u32 *cause)
 {
@@ -371,7 +371,7 @@ static s32 victim_of(struct task_struct *p, s32 rank, s32 prefer, u32 *cause)
 	u64 now = shj_now();
 	u32 i, n = nr_cpus < KICK_SCAN ? nr_cpus : KICK_SCAN, start;
 
-	start = prefer >= 0 ? (u32)prefer : me->rotor++;
+	start = me->rotor++;
 	bpf_for(i, 0, n) {
 		struct cpu_ctx *cc;
 
@@ -381,11 +381,11 @@ static s32 victim_of(struct task_struct *p, s32 rank, s32 prefer, u32 *cause)
 			continue;
 		if (!bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
 			continue;
-		if (cc->rank < vrank) {
+		if (cc->rank < vrank || (cc->rank == vrank && vrank < rank && cpu == prefer)) {
 			victim = cpu;
 			vrank = cc->rank;
-		} else if (cc->rank == rank && expired < 0 && cc->fresh_until &&
-			   (s64)(now - cc->fresh_until) >= 0) {
+		} else if (cc->rank == rank && (expired < 0 || cpu == prefer) &&
+			   cc->fresh_until && (s64)(now - cc->fresh_until) >= 0) {
 			expired = cpu;
 		}
 	}
@@ -416,7 +416,7 @@ static void kick_for(struct task_struct *p, s32 rank)
 	}
 	if (rank == RANK_IDLE)
 		return;		/* nothing ranks lower */
-	cpu = victim_of(p, rank, -1, &cause);
+	cpu = victim_of(p, rank, bpf_get_smp_processor_id(), &cause);
 	if (cpu >= 0)
 		kick_preempt(cpu, cpu_ctx_of(cpu), cause);
 }
@@ -489,16 +489,11 @@ void BPF_STRUCT_OPS(shinjuku_enqueue, struct task_struct *p, u64 enq_flags)
 	if (!reenq && rank != RANK_IDLE) {
 		s32 here = scx_bpf_task_cpu(p), idle, cpu = -1;
 		u32 cause = 0;
-		bool passes;
 
 		idle = scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
-		passes = top_waiting() >= rank;
-		/* the scan starts here, so here wins a tie (a tie broken by
-		 * comparing with here instead took 6.12's verifier past its
-		 * million instructions) */
 		if (idle < 0)
 			cpu = victim_of(p, rank, here, &cause);
-		if (cpu >= 0 && cpu == here && !passes) {
+		if (cpu >= 0 && cpu == here && top_waiting() < rank) {
 			cpu_ctx_of(cpu)->kicked = 1;	/* answered in ops.running */
 			stat_inc(cause);
 			stat_inc(SHJ_STAT_LOCAL_PREEMPT);
