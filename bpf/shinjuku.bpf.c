@@ -38,16 +38,7 @@
  *   self-interrupt, the IPI) and one per start from a callback. Measured
  *   again with a timer armed only when an enqueue found nothing to preempt
  *   but a fresh slice that would end: +0.4-0.6 interrupts per request and a
- *   worse tail at 85 % load. A kick costs an interrupt on the CPU that
- *   sends it (the kernel bounces it through irq_work) and an IPI to its
- *   target; so when the victim is the CPU whose queue the arrival is being
- *   put on (a timer's wake-up, or a wake-up the kernel did on the target
- *   CPU) and nothing waits that the arrival would pass, it goes straight
- *   to that CPU's local queue with SCX_ENQ_PREEMPT instead: the kernel
- *   reschedules the CPU itself, and no ops.dispatch runs (victims are
- *   chosen lowest rank first, that CPU first on a tie). Measured under
- *   --switch-all (the dispatcher one level above the workers): interrupts
- *   per request 1.7-2.2 -> 1.0-1.7, EEVDF's level.
+ *   worse tail at 85 % load.
  *
  * - A thread that wakes while a CPU it may use is idle goes straight there:
  *   the kernel's own placement (there is no ops.select_cpu), which runs no
@@ -359,18 +350,27 @@ static void kick_preempt(s32 cpu, struct cpu_ctx *cc, u32 cause)
 }
 
 /*
- * The CPU to preempt for p of rank, with no CPU idle: one that runs a lower
- * rank (the lowest seen; prefer's on a tie), or else a fresh thread of the
- * same rank that has used its slice (prefer's first); -1 if none. Up to
+ * p of rank was just queued: wake an idle CPU it may use or, if none, preempt
+ * one that runs a lower rank (the lowest seen), or else a fresh thread of
+ * the same rank that has used its slice. One task, at most one kick; up to
  * KICK_SCAN CPUs looked at, from a point that rotates per CPU.
  */
-static s32 victim_of(struct task_struct *p, s32 rank, s32 prefer, u32 *cause)
+static void kick_for(struct task_struct *p, s32 rank)
 {
 	struct cpu_ctx *me = cpu_ctx_of(bpf_get_smp_processor_id());
 	s32 cpu, victim = -1, vrank = rank, expired = -1;
-	u64 now = shj_now();
+	u64 now;
 	u32 i, n = nr_cpus < KICK_SCAN ? nr_cpus : KICK_SCAN, start;
 
+	cpu = scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
+	if (cpu >= 0) {
+		stat_inc(SHJ_STAT_KICK_IDLE);
+		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+		return;
+	}
+	if (rank == RANK_IDLE)
+		return;		/* nothing ranks lower */
+	now = shj_now();
 	start = me->rotor++;
 	bpf_for(i, 0, n) {
 		struct cpu_ctx *cc;
@@ -381,44 +381,19 @@ static s32 victim_of(struct task_struct *p, s32 rank, s32 prefer, u32 *cause)
 			continue;
 		if (!bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
 			continue;
-		if (cc->rank < vrank || (cc->rank == vrank && vrank < rank && cpu == prefer)) {
+		if (cc->rank < vrank) {
 			victim = cpu;
 			vrank = cc->rank;
-		} else if (cc->rank == rank && (expired < 0 || cpu == prefer) &&
-			   cc->fresh_until && (s64)(now - cc->fresh_until) >= 0) {
+		} else if (cc->rank == rank && expired < 0 && cc->fresh_until &&
+			   (s64)(now - cc->fresh_until) >= 0) {
 			expired = cpu;
 		}
 	}
-	if (victim >= 0) {
-		*cause = vrank == RANK_IDLE ? SHJ_STAT_PREEMPT_IDLE : SHJ_STAT_PREEMPT_QOS;
-		return victim;
-	}
-	*cause = SHJ_STAT_PREEMPT_SLICE;
-	return expired;
-}
-
-static void kick_idle(s32 cpu)
-{
-	stat_inc(SHJ_STAT_KICK_IDLE);
-	scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
-}
-
-/* p of rank was just queued: wake an idle CPU it may use or, if none,
- * preempt one (victim_of). One task, at most one kick. */
-static void kick_for(struct task_struct *p, s32 rank)
-{
-	s32 cpu = scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
-	u32 cause = 0;
-
-	if (cpu >= 0) {
-		kick_idle(cpu);
-		return;
-	}
-	if (rank == RANK_IDLE)
-		return;		/* nothing ranks lower */
-	cpu = victim_of(p, rank, bpf_get_smp_processor_id(), &cause);
-	if (cpu >= 0)
-		kick_preempt(cpu, cpu_ctx_of(cpu), cause);
+	if (victim >= 0)
+		kick_preempt(victim, cpu_ctx_of(victim),
+			     vrank == RANK_IDLE ? SHJ_STAT_PREEMPT_IDLE : SHJ_STAT_PREEMPT_QOS);
+	else if (expired >= 0)
+		kick_preempt(expired, cpu_ctx_of(expired), SHJ_STAT_PREEMPT_SLICE);
 }
 
 void BPF_STRUCT_OPS(shinjuku_enqueue, struct task_struct *p, u64 enq_flags)
@@ -479,32 +454,6 @@ void BPF_STRUCT_OPS(shinjuku_enqueue, struct task_struct *p, u64 enq_flags)
 		}
 		shj_dsq_insert_vtime(p, RANK_BG, slice, vtime, 0);
 		kick_for(p, rank);
-		return;
-	}
-	/* A new arrival (not one the kernel gave back) where no CPU is idle,
-	 * and the CPU whose queue it is put on runs what it is to preempt,
-	 * with nothing waiting that it would pass: it goes straight to that
-	 * CPU, ahead of what runs there, which the kernel then reschedules --
-	 * no kick (an interrupt here and one there) and no ops.dispatch. */
-	if (!reenq && rank != RANK_IDLE) {
-		s32 here = scx_bpf_task_cpu(p), idle, cpu = -1;
-		u32 cause = 0;
-
-		idle = scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
-		if (idle < 0)
-			cpu = victim_of(p, rank, here, &cause);
-		if (cpu >= 0 && cpu == here && top_waiting() < rank) {
-			cpu_ctx_of(cpu)->kicked = 1;	/* answered in ops.running */
-			stat_inc(cause);
-			stat_inc(SHJ_STAT_LOCAL_PREEMPT);
-			shj_dsq_insert(p, SCX_DSQ_LOCAL, slice, SCX_ENQ_PREEMPT);
-			return;
-		}
-		shj_dsq_insert(p, (u64)rank, slice, 0);
-		if (idle >= 0)
-			kick_idle(idle);
-		else if (cpu >= 0)
-			kick_preempt(cpu, cpu_ctx_of(cpu), cause);
 		return;
 	}
 	shj_dsq_insert(p, (u64)rank, slice, reenq ? SHJ_ENQ_HEAD : 0);

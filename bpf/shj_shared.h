@@ -121,7 +121,6 @@ enum shj_stat {
 	SHJ_STAT_MARK_DIRECT,	/* marks a client applied itself (shinjuku_mark) */
 	SHJ_STAT_LOST_MARK,	/* starvation runs of a thread queued below what its mark makes it: a mark the queues missed (0 unless a bug) */
 	SHJ_STAT_MIGRATE,	/* a registered thread started on another CPU than it last ran on */
-	SHJ_STAT_LOCAL_PREEMPT,	/* preemptions with no kick: the arrival put on its own CPU's queue */
 	SHJ_NR_STATS,
 };
 
@@ -150,7 +149,6 @@ enum shj_stat {
 	"marks_direct",			\
 	"lost_marks",			\
 	"migrations",			\
-	"local_preempts",		\
 }
 
 /* Queue-wait histogram: map shj_wait_hist, per CPU, indexed

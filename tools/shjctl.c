@@ -193,7 +193,6 @@ static const struct metric {
 	{ "marks_direct", NULL, "Idle/runnable marks clients applied themselves (shinjuku_mark)" },
 	{ "lost_marks", NULL, "Starvation runs of threads queued below their mark (a missed mark; 0 unless a bug)" },
 	{ "migrations", NULL, "Registered threads that started on another CPU than they last ran on" },
-	{ "local_preempts", NULL, "Preemptions without a kick: the arrival put on the queue of its own CPU" },
 	{ "requests", "counter", "Messages shinjukud received" },
 	{ "errors", "counter", "Requests answered with an error" },
 	{ "dropped", "counter", "Messages dropped (no trusted reply path)" },

@@ -118,7 +118,7 @@ stop_sched() {
     # where a run's switches came from: the counters that tell a good run
     # from one whose workers were all held (README's stats table)
     SHJ_STATS=$(sed -n 's/^shinjukud: stats: //p' "$log" | tail -n 1 | tr ' ' '\n' |
-      grep -E '^(prio_boost|preempt_qos|preempt_slice|preempt_idle|yields|went_long|starvation_runs|keep_running|direct_dispatch|migrations|local_preempts)=' |
+      grep -E '^(prio_boost|preempt_qos|preempt_slice|preempt_idle|yields|went_long|starvation_runs|keep_running|direct_dispatch|migrations)=' |
       sed 's/^/shj_/' | paste -sd ' ' -)
   else
     [[ ${BENCH_PROG_STATS:-1} == 0 ]] || BPF_NS=$(peer_bpf_ns "$sched")

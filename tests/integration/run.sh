@@ -389,8 +389,6 @@ test_higher_level_preempts_lower() {
   at_least "hi's share while it runs (w1)" "$(share hi lo 1)" 80
   at_least "lo's share after hi stopped (w2)" "$(share lo hi 2)" 80
   moved preempt_qos
-  # hi woke on its own CPU, the one lo held: preempted in place, no kick
-  moved local_preempts
   # both pinned before they were ours: never a start on another CPU
   check "counter migrations = $(stat_of "$T/d.log" migrations), want 0 (all on CPU 1)" \
     test "$(stat_of "$T/d.log" migrations)" = 0
